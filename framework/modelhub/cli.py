@@ -1,0 +1,129 @@
+"""The ``modelhub`` command: serve, predict, fetch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ModelHubError
+from .settings import Settings, load_settings
+
+log = logging.getLogger("modelhub")
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-file", help="serve this ONNX file (MODELHUB_MODEL_FILE)")
+    parser.add_argument("--model-sha256", help="expected sha256 of --model-file (MODELHUB_MODEL_SHA256)")
+    parser.add_argument("--variant", dest="model_variant", help="variant from init/init.json, e.g. float or int8")
+    parser.add_argument("--contrib", dest="contrib_dir", help="contributor package folder (default contrib_src)")
+    parser.add_argument("--log-level", help="debug, info, warning, error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelhub", description="Serve and run a ModelHub model package.")
+    parser.add_argument("--version", action="version", version=f"modelhub {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the production REST server")
+    _model_flags(serve)
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    serve.add_argument("--threads", type=int, help="request threads per worker (default 4)")
+    serve.add_argument("--allow-url-fetch", action="store_true", default=None,
+                       help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST")
+
+    predict = commands.add_parser("predict", help="classify images without a server")
+    _model_flags(predict)
+    predict.add_argument("images", nargs="+", help="image files")
+    predict.add_argument("--top", type=int, default=5, help="classes to show per image (default 5)")
+    predict.add_argument("--json", action="store_true", help="print JSON (one response per image)")
+
+    fetch = commands.add_parser("fetch", help="download and verify the files listed in init/init.json")
+    fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
+    fetch.add_argument("--log-level", help="debug, info, warning, error")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = ("model_file", "model_sha256", "model_variant", "contrib_dir", "host", "port", "workers", "threads",
+             "allow_url_fetch", "log_level")
+    return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _predict(args: argparse.Namespace, settings: Settings) -> int:
+    from .host import build_api
+
+    if args.top < 1:
+        raise ModelHubError("--top must be at least 1")
+    paths = [Path(p).resolve() for p in args.images]  # before any change of working directory
+    api = build_api(settings)
+    failures = 0
+    for shown, path in zip(args.images, paths, strict=True):
+        try:
+            response = api.predict(path, top=args.top)
+        except ModelHubError as error:
+            failures += 1
+            if args.json:
+                _print(json.dumps({"file": shown, "error": error.message, "status": error.status}))
+            else:
+                sys.stderr.write(f"{shown}: error: {error.message}\n")
+            continue
+        if args.json:
+            _print(json.dumps({"file": shown, **response}))
+        else:
+            _print(_format_text(shown, response))
+    return 1 if failures else 0
+
+
+def _format_text(name: str, response: dict[str, Any]) -> str:
+    lines = [f"{name}  ({response['processing_time'] * 1000:.0f} ms)"]
+    for output in response["output"]:
+        if output["type"] == "label_list":
+            for rank, entry in enumerate(output["prediction"], 1):
+                lines.append(f"  {rank}. {entry['probability'] * 100:6.2f}%  {entry['label']}")
+        else:
+            lines.append(f"  {output['name']}: {output['prediction']}")
+    return "\n".join(lines)
+
+
+def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from .fetch import fetch_all
+
+    for file, downloaded in fetch_all(settings.root, args.variants):
+        log.info("%s %s (sha256 %s)", "downloaded" if downloaded else "already present", file.dest, file.sha256)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "serve":
+            from .serve import serve
+
+            serve(settings)
+            return 0
+        if args.command == "predict":
+            return _predict(args, settings)
+        return _fetch(args, settings)
+    except ModelHubError as error:
+        sys.stderr.write(f"modelhub: error: {error.message}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The model's lifecycle in a process: loading, warm-up, readiness."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .contrib import load_model
+from .errors import ModelHubError, NotReady
+from .model_source import resolve_model_source
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from modelhubapi.pythonapi import ModelHubAPI
+
+log = logging.getLogger(__name__)
+
+
+def build_api(settings: Settings) -> ModelHubAPI:
+    """Verify the model file, load the contributor model and warm it up (raises on any problem)."""
+    from modelhubapi.pythonapi import ModelHubAPI
+
+    started = time.perf_counter()
+    source = resolve_model_source(settings)
+    model = load_model(settings.contrib_path, model_file=Path(source.path), settings=settings)
+    api = ModelHubAPI(model, settings.contrib_path, settings, source)
+    api.warm_up()
+    log.info("model %s (%s, %s) ready in %.2f s", source.file, source.variant or "unknown variant",
+             "verified" if source.verified else "UNVERIFIED", time.perf_counter() - started)
+    return api
+
+
+class ModelHost:
+    """Holds the API once the model is loaded; readiness is known at any moment."""
+
+    def __init__(self, settings: Settings, api: ModelHubAPI | None = None) -> None:
+        self.settings = settings
+        self._api = api
+        self._error: str | None = None
+        self._loaded = threading.Event()
+        if api is not None:
+            self._loaded.set()
+
+    def start(self, *, background: bool, builder: Any = build_api) -> None:
+        """Load now, or in a thread so the process can answer health checks meanwhile."""
+        if background:
+            threading.Thread(target=self._load, args=(builder,), name="model-loader", daemon=True).start()
+        else:
+            self._load(builder, reraise=True)
+
+    def _load(self, builder: Any, reraise: bool = False) -> None:
+        try:
+            self._api = builder(self.settings)
+        except Exception as error:
+            self._error = str(error) if isinstance(error, ModelHubError) else f"{type(error).__name__}: {error}"
+            log.error("the model failed to load: %s", self._error)
+            if reraise:
+                raise
+        finally:
+            self._loaded.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._api is not None
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._loaded.wait(timeout)
+        return self.ready
+
+    @property
+    def api(self) -> ModelHubAPI:
+        if self._api is not None:
+            return self._api
+        if self._error is not None:
+            raise NotReady(f"the model failed to load: {self._error}")
+        raise NotReady("the model is still loading; retry in a moment")

@@ -1,0 +1,144 @@
+"""Turning what a caller sends (a path, bytes, a URL, a multi-input JSON) into a model's input.
+
+Every input is checked from its bytes (type, pixel limit, ``dim_limits``) before the
+model sees it.  Models that accept in-memory input get the bytes; legacy models get a
+file in the request's own scratch folder, removed when the request ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from modelhublib.imageloaders.imageLoader import dim_limits
+
+from .errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
+from .images import accepted_formats, check_input
+from .settings import Settings
+from .urlfetch import FetchPolicy, fetch_url
+
+JSON_MIME = "application/json"
+META_KEYS = frozenset({"format"})
+
+
+def fetch(url: str, settings: Settings) -> bytes:
+    """The bytes at ``url`` under the server's URL policy (off unless enabled)."""
+    policy = FetchPolicy(
+        enabled=settings.allow_url_fetch,
+        allowlist=settings.url_allowlist,
+        timeout=settings.url_timeout,
+        max_bytes=settings.max_upload_bytes,
+    )
+    body, _content_type = fetch_url(url, policy)
+    return body
+
+
+def _is_multi_input(config: dict[str, Any]) -> bool:
+    return JSON_MIME in accepted_formats(config)
+
+
+def _looks_like_json(data: bytes) -> bool:
+    return data.lstrip()[:1] == b"{"
+
+
+def prepare(source: Any, config: dict[str, Any], settings: Settings, model: Any, scratch: Path) -> Any:
+    """Validate ``source`` and return what the model's ``infer`` gets."""
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, dict):
+        return _prepare_multi(source, config, settings, scratch)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if _is_multi_input(config) and _looks_like_json(data):
+            return _prepare_multi(_parse_json(data), config, settings, scratch)
+        return _prepare_single(data, config, settings, model, scratch)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise NotFound(f"input file {path.name!r} not found")
+        if _is_multi_input(config) and path.suffix.lower() == ".json":
+            return _prepare_multi(_parse_json(path.read_bytes()), config, settings, scratch)
+        check_input(path, config, max_pixels=settings.max_image_pixels, limits=dim_limits(config))
+        return str(path)
+    raise BadRequest(f"cannot predict on an input of type {type(source).__name__}")
+
+
+def _prepare_single(data: bytes, config: dict[str, Any], settings: Settings, model: Any, scratch: Path,
+                    input_id: str | None = None) -> Any:
+    header = check_input(data, config, max_pixels=settings.max_image_pixels, input_id=input_id,
+                         limits=dim_limits(config, input_id))
+    if getattr(model, "accepts_in_memory", False) and input_id is None:
+        return data
+    suffix = f".{header.format.lower()}" if header else ".bin"
+    path = scratch / f"{input_id or 'input'}{suffix}"
+    path.write_bytes(data)
+    return str(path)
+
+
+def _parse_json(data: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(f"the multi-input JSON is malformed: {error}") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest("the multi-input JSON must be an object of input name to {format, fileurl}")
+    return parsed
+
+
+def input_ids(config: dict[str, Any]) -> list[str]:
+    io_input = config.get("model", {}).get("io", {}).get("input", {})
+    return [key for key, value in io_input.items() if isinstance(value, dict) and key not in META_KEYS]
+
+
+def _prepare_multi(request: dict[str, Any], config: dict[str, Any], settings: Settings,
+                   scratch: Path) -> dict[str, Any]:
+    if not _is_multi_input(config):
+        raise UnsupportedMediaType(f"this model takes a single image ({', '.join(accepted_formats(config))}), "
+                                   f"not a multi-input JSON")
+    expected = set(input_ids(config))
+    given = {key for key in request if key not in META_KEYS}
+    if given - expected or expected - given:
+        problems = []
+        if expected - given:
+            problems.append(f"missing {', '.join(sorted(expected - given))}")
+        if given - expected:
+            problems.append(f"unknown {', '.join(sorted(given - expected))}")
+        raise BadRequest(f"multi-input JSON does not match the model's inputs: {'; '.join(problems)}")
+    prepared: dict[str, Any] = {"format": request.get("format", [JSON_MIME])}
+    for input_id in sorted(given):
+        entry = request[input_id]
+        if not isinstance(entry, dict) or not isinstance(entry.get("fileurl"), str):
+            raise BadRequest(f"input {input_id!r} needs a string 'fileurl'")
+        location = entry["fileurl"]
+        if location.lower().startswith(("http://", "https://")):
+            data = fetch(location, settings)
+        elif "://" in location:
+            raise BadRequest(f"input {input_id!r}: only http(s) URLs and files under the data folder are accepted")
+        else:
+            data = _read_local(location, settings, input_id)
+        path = _prepare_single(data, config, settings, None, scratch, input_id)
+        prepared[input_id] = {"format": entry.get("format"), "fileurl": path}
+    return prepared
+
+
+def _read_local(location: str, settings: Settings, input_id: str) -> bytes:
+    if settings.data_dir is None:
+        raise Forbidden(f"input {input_id!r}: local files are not accepted by this server "
+                        f"(set MODELHUB_DATA_DIR to a folder whose files may be used)")
+    if "\x00" in location:
+        raise BadRequest(f"input {input_id!r}: invalid file name")
+    root = settings.data_dir.resolve()
+    path = (root / location.lstrip("/")).resolve() if not Path(location).is_absolute() else Path(location).resolve()
+    if not path.is_relative_to(root):
+        # The original ModelHub launcher mounted data at /data; accept that prefix as the data folder.
+        remapped = (root / Path(location).relative_to("/data")).resolve() if location.startswith("/data/") else None
+        if remapped is None or not remapped.is_relative_to(root):
+            raise Forbidden(f"input {input_id!r}: {location!r} is outside the data folder")
+        path = remapped
+    if not path.is_file():
+        raise NotFound(f"input {input_id!r}: file {location!r} not found in the data folder")
+    return path.read_bytes()

@@ -1,0 +1,71 @@
+"""The production server: gunicorn with threaded workers, one per core by default.
+
+``modelhub serve`` and the Docker image run this.  Before any worker starts, the
+model file is verified and the model is loaded and warmed up once, so that a bad
+file or package stops the server with one clear line.  Each worker then loads its
+own onnxruntime session in the background and reports ready once warmed up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+WORKER_TIMEOUT_MARGIN = 30.0  # seconds beyond request_timeout before gunicorn restarts a stuck worker
+
+
+class _GunicornApp(BaseApplication):  # type: ignore[misc]
+    def __init__(self, factory: Callable[[], Any], settings: Settings) -> None:
+        self._factory = factory
+        self._settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self._settings
+        options = {
+            "bind": f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}",
+            "workers": s.effective_workers(),
+            "worker_class": "gthread",
+            "threads": s.threads,
+            "timeout": int(s.request_timeout + WORKER_TIMEOUT_MARGIN),
+            "graceful_timeout": int(s.graceful_timeout),
+            "keepalive": 5,
+            "loglevel": s.log_level,
+            "errorlog": "-",
+            "accesslog": None,
+            "preload_app": False,
+            "proc_name": "modelhub",
+            "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+            "control_socket_disable": True,  # gunicorn >= 27: no control socket in $HOME
+        }
+        for key, value in options.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._factory()
+
+
+def serve_app(factory: Callable[[], Any], settings: Settings) -> None:
+    """Run ``factory()``'s WSGI app under gunicorn until SIGTERM/SIGINT (graceful)."""
+    _GunicornApp(factory, settings).run()
+
+
+def serve(settings: Settings) -> None:
+    """Preflight, then serve the model described by ``settings``."""
+    from modelhubapi.restapi import create_app
+
+    from .host import build_api
+
+    build_api(settings)  # raises ModelHubError with one clear line on a bad file or package
+    log.info("serving on http://%s:%s with %d worker(s) x %d thread(s)", settings.host, settings.port,
+             settings.effective_workers(), settings.threads)
+    serve_app(lambda: create_app(settings, background=True), settings)

@@ -1,0 +1,163 @@
+"""Typed settings, loaded once: defaults, then ``MODELHUB_*`` environment variables, then flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import ConfigError
+
+ENV_PREFIX = "MODELHUB_"
+MIB = 1024 * 1024
+
+# The folder that holds framework/, contrib_src/ and init/ when the project runs from a checkout
+# (editable install, Docker image); anchored to this file, never to the current directory.
+_CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_root() -> Path:
+    return _CHECKOUT_ROOT
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the engine can be told.  Each field is also ``MODELHUB_<NAME>``."""
+
+    root: Path = field(default_factory=_default_root)
+    contrib_dir: Path | None = None  # default: <root>/contrib_src
+    model_file: Path | None = None  # explicit model file; default: the variant's file from init.json
+    model_sha256: str | None = None  # expected hash of an explicit model file
+    model_variant: str | None = None  # a variant named in init/init.json; default: the one marked default
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 0  # 0: one per CPU core available to the process
+    threads: int = 4  # request threads per worker (inference itself is serialised per session)
+    intra_op_threads: int = 1  # onnxruntime threads per session
+    inter_op_threads: int = 1
+    request_timeout: float = 30.0  # seconds an inference may take before a 504
+    graceful_timeout: float = 30.0  # seconds in-flight requests get after SIGTERM
+    max_upload_bytes: int = 20 * MIB
+    max_image_pixels: int = 64_000_000  # checked from the image header, before decoding
+    allow_origin: str = "*"  # Access-Control-Allow-Origin; empty string disables the header
+    allow_url_fetch: bool = False  # GET /api/predict?fileurl= and URLs in multi-input JSON
+    url_allowlist: tuple[str, ...] = ()  # host names allowed when URL fetching is on
+    url_timeout: float = 10.0
+    data_dir: Path | None = None  # local files named in multi-input JSON must lie under it
+    log_level: str = "info"
+    batch_max_size: int = 1  # >1 turns on server-side dynamic batching (free batch models only)
+    batch_wait_ms: float = 2.0
+
+    @property
+    def contrib_path(self) -> Path:
+        return (self.contrib_dir or self.root / "contrib_src").resolve()
+
+    def effective_workers(self) -> int:
+        if self.workers > 0:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not Linux
+            return max(1, os.cpu_count() or 1)
+
+
+def _kind(hint: Any) -> str:
+    """A short tag for a field's type: path, bool, int, float, tuple or str."""
+    text = str(hint)
+    for tag in ("Path", "bool", "int", "float", "tuple"):
+        if tag in text:
+            return tag.lower()
+    return "str"
+
+
+def _parse(name: str, hint: Any, raw: Any) -> Any:
+    kind = _kind(hint)
+    if not isinstance(raw, str):
+        if kind == "tuple" and isinstance(raw, (list, tuple)):
+            return tuple(str(x) for x in raw)
+        if kind == "path" and raw is not None:
+            return Path(raw)
+        return raw
+    text = raw.strip()
+    try:
+        if kind == "path":
+            return Path(text).expanduser() if text else None
+        if kind == "bool":
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(text)
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "tuple":
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        if "None" in str(hint) and not text:
+            return None
+        return text
+    except ValueError:
+        raise ConfigError(f"setting {name}: cannot read {text!r} as {kind}") from None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from defaults, then ``MODELHUB_*`` variables, then ``overrides`` (flags).
+
+    ``None`` values in ``overrides`` mean "not given" and leave the lower layer in place.
+    """
+    env = os.environ if environ is None else environ
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        key = ENV_PREFIX + f.name.upper()
+        if key in env:
+            values[f.name] = _parse(f.name, hints[f.name], env[key])
+    for name, value in (overrides or {}).items():
+        if name not in hints:
+            raise ConfigError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = _parse(name, hints[name], value)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    checks = [
+        (1 <= s.port <= 65535, f"port must be 1-65535, not {s.port}"),
+        (s.workers >= 0, "workers must be >= 0 (0 = one per core)"),
+        (s.threads >= 1, "threads must be >= 1"),
+        (s.intra_op_threads >= 0 and s.inter_op_threads >= 0, "onnxruntime thread counts must be >= 0"),
+        (s.request_timeout > 0, "request_timeout must be > 0"),
+        (s.graceful_timeout >= 0, "graceful_timeout must be >= 0"),
+        (s.max_upload_bytes > 0, "max_upload_bytes must be > 0"),
+        (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
+        (s.batch_max_size >= 1, "batch_max_size must be >= 1"),
+        (s.model_sha256 is None or len(s.model_sha256) == 64, "model_sha256 must be 64 hex digits"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"invalid setting: {message}")
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with ``changes`` applied and validated."""
+    new = dataclasses.replace(settings, **changes)
+    _validate(new)
+    return new
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, type) for every setting: the README's configuration table."""
+    hints = get_type_hints(Settings)
+    rows = []
+    for f in fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else "(checkout root)"
+        rows.append((ENV_PREFIX + f.name.upper(), repr(default), _kind(hints[f.name])))
+    return rows

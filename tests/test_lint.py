@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT
+from support import REPO_ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

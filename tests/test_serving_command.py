@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, modelhub_command, sha256_of
+from support import REPO_ROOT, modelhub_command, sha256_of
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 

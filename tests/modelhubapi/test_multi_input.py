@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_CONFIG
 from PIL import Image
+from support import FAKE_CONFIG
 
 from modelhub.contrib import load_model
 from modelhub.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType

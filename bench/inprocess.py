@@ -77,7 +77,7 @@ def _worker(contrib_dir: Path, model_file: Path, data: bytes, threads: int, seco
     for _ in range(5):
         pipeline.stages(data)
     barrier.wait()
-    count, start = 0, time.perf_counter()
+    count, start, cpu_start = 0, time.perf_counter(), time.process_time()
     deadline = start + seconds
     while True:
         pipeline.stages(data)
@@ -85,12 +85,12 @@ def _worker(contrib_dir: Path, model_file: Path, data: bytes, threads: int, seco
         now = time.perf_counter()
         if now >= deadline:
             break
-    results.put(count / (now - start))
+    results.put((count / (now - start), (time.process_time() - cpu_start) / count))
 
 
 def throughput(contrib_dir: Path, model_file: Path, data: bytes, processes: int, threads: int,
-               seconds: float) -> float:
-    """Images per second of ``processes`` processes running the pipeline flat out together."""
+               seconds: float) -> tuple[float, float]:
+    """Images per second of ``processes`` processes running the pipeline flat out together, and CPU ms per image."""
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(processes)
     results = context.Queue()
@@ -103,19 +103,21 @@ def throughput(contrib_dir: Path, model_file: Path, data: bytes, processes: int,
     rates = [results.get(timeout=seconds + 120) for _ in workers]
     for worker in workers:
         worker.join()
-    return sum(rates)
+    return sum(rate for rate, _ in rates), statistics.mean(cpu for _, cpu in rates) * 1000
 
 
 def ceiling(contrib_dir: Path, model_file: Path, data: bytes, cores: int, seconds: float,
             iterations: int) -> dict[str, Any]:
     """Throughput for each processes x threads layout of ``cores``, the best one, and its stage times."""
     layouts = sorted({(cores, 1), (1, cores), (1, 1)})
-    rates = {f"{p}x{t}": throughput(contrib_dir, model_file, data, p, t, seconds) for p, t in layouts}
+    measured = {f"{p}x{t}": throughput(contrib_dir, model_file, data, p, t, seconds) for p, t in layouts}
+    rates = {key: value[0] for key, value in measured.items()}
     best = max(rates, key=lambda key: rates[key])
     threads = int(best.split("x")[1])
     return {
         "images_per_s": rates[best],
         "best_layout": best,
+        "cpu_ms_per_image": measured[best][1],
         "layouts_images_per_s": rates,
         # one image at a time, with the best layout's thread count: the single-image latency
         "stages_ms": stage_times(contrib_dir, model_file, data, threads, iterations),

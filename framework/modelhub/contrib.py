@@ -73,6 +73,13 @@ def _import_inference(contrib_dir: Path) -> Any:
     folder = str(contrib_dir)
     if folder not in sys.path:
         sys.path.insert(0, folder)
+    # A module of a sibling's name loaded from elsewhere (another package, a test) must not stand in for it.
+    shadowed: dict[str, Any] = {}
+    for entry in contrib_dir.iterdir():
+        mod = entry.stem if entry.suffix == ".py" else entry.name if (entry / "__init__.py").is_file() else ""
+        loaded = sys.modules.get(mod) if mod else None
+        if loaded is not None and not (getattr(loaded, "__file__", None) or "").startswith(folder + os.sep):
+            shadowed[mod] = sys.modules.pop(mod)
     before = set(sys.modules)
     # A unique module name, so that several packages can be loaded in one process (tests).
     name = f"modelhub_contrib_{abs(hash(folder)):x}.inference"
@@ -88,12 +95,14 @@ def _import_inference(contrib_dir: Path) -> Any:
             mod_file = getattr(sys.modules[mod_name], "__file__", None) or ""
             if mod_file.startswith(folder + os.sep):
                 del sys.modules[mod_name]
+        for mod_name, hidden in shadowed.items():
+            sys.modules.setdefault(mod_name, hidden)
         sys.path.remove(folder)
         sys.path.append(folder)  # still reachable for late imports, after the engine's own modules
     return module
 
 
-def load_model(contrib_dir: Path, *, model_file: Path | None = None, settings: Any = None,
+def load_model(contrib_dir: Path | str, *, model_file: Path | str | None = None, settings: Any = None,
                class_name: str = "Model") -> ModelBase:
     """Import the package's ``inference.<class_name>`` and build it.
 
@@ -102,6 +111,8 @@ def load_model(contrib_dir: Path, *, model_file: Path | None = None, settings: A
     a :class:`ConfigError` that names the package; the traceback goes to the log.
     """
     contrib_dir = Path(contrib_dir).resolve()
+    if model_file is not None:
+        model_file = Path(model_file).resolve()  # the caller's relative path, before the cwd changes
     try:
         with in_package_dir(contrib_dir):
             module = _import_inference(contrib_dir)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .contrib import load_model
+from .contrib import load_model, read_config
 from .errors import ModelHubError, NotReady
 from .model_source import resolve_model_source
 from .settings import Settings
@@ -25,6 +25,7 @@ def build_api(settings: Settings) -> ModelHubAPI:
 
     started = time.perf_counter()
     source = resolve_model_source(settings)
+    read_config(settings.contrib_path)  # a missing or malformed config.json is named before the model runs
     model = load_model(settings.contrib_path, model_file=Path(source.path), settings=settings)
     api = ModelHubAPI(model, settings.contrib_path, settings, source)
     api.warm_up()
@@ -76,6 +77,9 @@ class ModelHost:
 
     @property
     def api(self) -> ModelHubAPI:
+        """The loaded API; while loading, waits up to ``request_timeout`` rather than failing at once."""
+        if self._api is None and self._error is None:
+            self._loaded.wait(self.settings.request_timeout)
         if self._api is not None:
             return self._api
         if self._error is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,10 +62,19 @@ class OutputStore:
 
     def __init__(self, folder: Path | None = None, keep: int = 256) -> None:
         self._owned = folder is None
-        self.folder = folder or Path(tempfile.mkdtemp(prefix="modelhub-output-"))
+        self._folder = folder
         self.keep = keep
         self._lock = threading.Lock()
         self._names: list[str] = []
+
+    @property
+    def folder(self) -> Path:
+        """The folder, made on first use; one this store made is removed with it (at the latest at exit)."""
+        with self._lock:
+            if self._folder is None:
+                self._folder = Path(tempfile.mkdtemp(prefix="modelhub-output-"))
+                weakref.finalize(self, shutil.rmtree, self._folder, True)
+            return self._folder
 
     def save(self, array: np.ndarray) -> str:
         name = f"{uuid.uuid4().hex}.npy"

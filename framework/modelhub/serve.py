@@ -1,20 +1,25 @@
 """The production server: gunicorn with threaded workers, one per core by default.
 
 ``modelhub serve`` and the Docker image run this.  Before any worker starts, the
-model file is verified and the model is loaded and warmed up once, so that a bad
-file or package stops the server with one clear line.  Each worker then loads its
-own onnxruntime session in the background and reports ready once warmed up.
+model file is verified and the model is loaded and warmed up once (in a child
+process), so that a bad file or package stops the server with one clear line.  Each
+worker then loads its own onnxruntime session in the background; health routes answer
+meanwhile, API requests wait for the load.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from .errors import ConfigError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,13 +64,37 @@ def serve_app(factory: Callable[[], Any], settings: Settings) -> None:
     _GunicornApp(factory, settings).run()
 
 
-def serve(settings: Settings) -> None:
-    """Preflight, then serve the model described by ``settings``."""
-    from modelhubapi.restapi import create_app
-
+def _preflight_in_child(settings: Settings) -> None:
     from .host import build_api
 
-    build_api(settings)  # raises ModelHubError with one clear line on a bad file or package
+    build_api(settings)
+
+
+def preflight(settings: Settings) -> None:
+    """Verify, load and warm up the model once in a short-lived child process.
+
+    A bad model file or contributor package raises its :class:`ModelHubError` here, before
+    gunicorn starts, so the server refuses to start with one clear line.  The child exits
+    afterwards, so the master holds no model memory that the workers would inherit.
+    """
+    context = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            pool.submit(_preflight_in_child, settings).result()
+    except BrokenProcessPool:
+        raise ConfigError("the process loading the model died (crash or out of memory); see the log") from None
+
+
+def serve(settings: Settings) -> None:
+    """Preflight, then serve the model described by ``settings``.
+
+    Each worker loads its own session in a background thread: the health routes answer at
+    once (ready only after warm-up), while API requests that arrive during loading wait for it
+    (up to ``request_timeout``) instead of failing.
+    """
+    from modelhubapi.restapi import create_app
+
+    preflight(settings)
     log.info("serving on http://%s:%s with %d worker(s) x %d thread(s)", settings.host, settings.port,
              settings.effective_workers(), settings.threads)
     serve_app(lambda: create_app(settings, background=True), settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -10,6 +11,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from modelhub import inputs
 from modelhub.contrib import read_config
@@ -40,6 +43,9 @@ class ModelHubAPI:
         self.settings = settings or load_settings()
         self.source = source
         self._config = read_config(self.contrib_src_dir)
+        if Image.MAX_IMAGE_PIXELS is not None and self.settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
+            # Our limit is checked from the header first; Pillow's own bomb guard must not be stricter.
+            Image.MAX_IMAGE_PIXELS = self.settings.max_image_pixels
         self._executor = InferenceExecutor(model, self.contrib_src_dir, timeout=self.settings.request_timeout)
         self.outputs = OutputStore()
         self.framework_dir = self.settings.root / "framework"
@@ -95,7 +101,12 @@ class ModelHubAPI:
     def predict(self, input: Any, *, top: int | None = None, url_root: str = "") -> dict[str, Any]:
         """Predict on a file path, the bytes of a file, a multi-input dict, or a PIL image."""
         start = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="modelhub-request-") as scratch:
+        scratch_folder: contextlib.AbstractContextManager[str] = (
+            tempfile.TemporaryDirectory(prefix="modelhub-request-")
+            if inputs.needs_scratch(input, self._config, self.model)
+            else contextlib.nullcontext(os.devnull)  # never written to: see inputs.needs_scratch
+        )
+        with scratch_folder as scratch:
             model_input = inputs.prepare(input, self._config, self.settings, self.model, Path(scratch))
             result = self._executor.infer(model_input)
         output = format_outputs(

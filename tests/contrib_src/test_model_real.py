@@ -97,3 +97,11 @@ def test_both_naming_styles_and_fixed_batch(tmp_path: Path, int8_model: Path) ->
     # A fixed-batch model still serves a batch: one run per item.
     batch = apis[1].model.infer_batch([photo, str(SKIMAGE / "coffee.png")])
     assert max(batch[1], key=lambda e: e["probability"])["label"] == "espresso"
+
+
+def test_relative_paths_are_the_callers(monkeypatch: pytest.MonkeyPatch, int8_model: Path) -> None:
+    # The engine runs package code from the package folder; a caller's relative paths must still mean
+    # what they meant in the caller's directory.
+    monkeypatch.chdir(int8_model.parent)
+    model = load_model(REPO / "contrib_src", model_file=int8_model.name)
+    assert model.runner.path == int8_model

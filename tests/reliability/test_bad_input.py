@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SAMPLES_DIR, error_of, labels_of, make_image
 from PIL import Image
+from reliability_support import SAMPLES_DIR, error_of, labels_of, make_image
 
 from modelhub.errors import ModelHubError
 

@@ -288,8 +288,11 @@
   function showError(message) {
     var box = $("error");
     box.textContent = "";
-    box.appendChild(el("strong", null, "Could not classify this image. "));
-    box.appendChild(el("span", "error-text", message));
+    var text = String(message || "Unknown error.");
+    text = text.charAt(0).toUpperCase() + text.slice(1);
+    if (!/[.!?]$/.test(text)) text += ".";
+    box.appendChild(el("strong", "error-title", "Could not classify this file"));
+    box.appendChild(el("span", "error-text", text));
     show(box, true);
     show($("result"), false);
   }

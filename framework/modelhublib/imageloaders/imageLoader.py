@@ -62,7 +62,12 @@ class ImageLoader:
             image = self._load(input)
         except Exception as error:
             if self._successor is not None:
-                return self._successor.load(input, id)
+                try:
+                    return self._successor.load(input, id)
+                except InvalidInput:
+                    if isinstance(error, InvalidInput):  # e.g. Pillow knew the format but the data is corrupt
+                        raise error from None
+                    raise
             if isinstance(error, InvalidInput):
                 raise
             raise InvalidInput(f"Was not able to load {describe_input(input)}: not a readable image") from error

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from support import FAKE_INFERENCE
 
 from modelhub.settings import Settings, load_settings
 
@@ -62,23 +63,8 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
-# The legacy fake model of tests/conftest.py as a base class, for fake packages that change one thing.
-FAKE_INFERENCE_PREFIX = '''
-import json
-from modelhublib.model import ModelBase
-from fakeprocessing import FakeProcessor
-
-
-class LegacyModel(ModelBase):
-    def __init__(self):
-        self._config = json.load(open("model/config.json"))
-        self._labels = open("model/labels.txt").read().split()
-        self._processor = FakeProcessor(self._config)
-
-    def infer(self, input):
-        array = self._processor.loadAndPreprocess(input)
-        return self._processor.computeOutput((array.mean(axis=(0, 2, 3)), self._labels))
-'''
+# The legacy fake model of tests/support.py as a base class, for fake packages that change one thing.
+FAKE_INFERENCE_PREFIX = FAKE_INFERENCE.replace("class Model(ModelBase):", "class LegacyModel(ModelBase):")
 
 
 def all_workers_ready(url: str) -> None:

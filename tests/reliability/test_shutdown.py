@@ -12,14 +12,10 @@ from typing import Any
 
 import pytest
 import requests
-from reliability_support import all_workers_ready, make_image, write_fake_model_file
-from test_timeouts import CONFIG, SLEEPY_INFERENCE
+from reliability_support import all_workers_ready, write_fake_model_file
+from test_timeouts import CONFIG, SLEEPY_INFERENCE, sleep_image
 
 pytestmark = pytest.mark.server
-
-
-def sleep_image(seconds: float) -> bytes:
-    return make_image((32 + round(seconds * 10), 16))
 
 
 @pytest.fixture

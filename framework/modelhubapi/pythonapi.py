@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,13 +99,8 @@ class ModelHubAPI:
     def predict(self, input: Any, *, top: int | None = None, url_root: str = "") -> dict[str, Any]:
         """Predict on a file path, the bytes of a file, a multi-input dict, or a PIL image."""
         start = time.perf_counter()
-        scratch_folder: contextlib.AbstractContextManager[str] = (
-            tempfile.TemporaryDirectory(prefix="modelhub-request-")
-            if inputs.needs_scratch(input, self._config, self.model)
-            else contextlib.nullcontext(os.devnull)  # never written to: see inputs.needs_scratch
-        )
-        with scratch_folder as scratch:
-            model_input = inputs.prepare(input, self._config, self.settings, self.model, Path(scratch))
+        with inputs.Scratch() as scratch:  # a folder exists only if a legacy model needs a file
+            model_input = inputs.prepare(input, self._config, self.settings, self.model, scratch)
             result = self._executor.infer(model_input)
         output = format_outputs(
             result, self._config["model"]["io"]["output"], top=top, store=self.outputs, url_root=url_root

@@ -49,7 +49,7 @@ class Model(ModelBase):
         return self._imageProcessor.computeOutput(logits)
 
     def infer_batch(self, inputs: list[Any]) -> list[list[dict[str, Any]]]:
-        """Several inputs in one onnxruntime call (used by the engine's dynamic batching)."""
+        """Several inputs in one onnxruntime call, for Python callers with many images."""
         batch = np.concatenate([self._imageProcessor.loadAndPreprocess(item) for item in inputs])
         logits = self._runner.run(batch, self._timeout)
         return [self._imageProcessor.computeOutput(row) for row in logits]

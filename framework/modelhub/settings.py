@@ -48,8 +48,6 @@ class Settings:
     url_timeout: float = 10.0
     data_dir: Path | None = None  # local files named in multi-input JSON must lie under it
     log_level: str = "info"
-    batch_max_size: int = 1  # >1 turns on server-side dynamic batching (free batch models only)
-    batch_wait_ms: float = 2.0
 
     @property
     def contrib_path(self) -> Path:
@@ -138,7 +136,6 @@ def _validate(s: Settings) -> None:
         (s.graceful_timeout >= 0, "graceful_timeout must be >= 0"),
         (s.max_upload_bytes > 0, "max_upload_bytes must be > 0"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
-        (s.batch_max_size >= 1, "batch_max_size must be >= 1"),
         (s.model_sha256 is None or len(s.model_sha256) == 64, "model_sha256 must be 64 hex digits"),
     ]
     for ok, message in checks:

@@ -11,9 +11,7 @@ class ModelBase:
     ``infer`` receives the input as the original ModelHub engine passed it: the path of a
     file (or, for multi-input models, a dict of input name to path).  A model that sets
     ``accepts_in_memory = True`` may also receive the uploaded ``bytes`` or an opened
-    ``PIL.Image.Image``, which spares a temporary file on the request path.  A model that
-    can run several inputs at once may implement ``infer_batch(inputs) -> list`` (the
-    engine uses it for dynamic batching when that is switched on).
+    ``PIL.Image.Image``, which spares a temporary file on the request path.
     """
 
     accepts_in_memory: bool = False

@@ -25,9 +25,9 @@ def build_api(settings: Settings) -> ModelHubAPI:
 
     started = time.perf_counter()
     source = resolve_model_source(settings)
-    read_config(settings.contrib_path)  # a missing or malformed config.json is named before the model runs
+    config = read_config(settings.contrib_path)  # a bad config.json is named before the model runs
     model = load_model(settings.contrib_path, model_file=Path(source.path), settings=settings)
-    api = ModelHubAPI(model, settings.contrib_path, settings, source)
+    api = ModelHubAPI(model, settings.contrib_path, settings, source, config)
     api.warm_up()
     log.info("model %s (%s, %s) ready in %.2f s", source.file, source.variant or "unknown variant",
              "verified" if source.verified else "UNVERIFIED", time.perf_counter() - started)

@@ -61,7 +61,6 @@ class OutputStore:
     """Array outputs saved as ``.npy`` files for ``GET /api/output/<file>``; the oldest are pruned."""
 
     def __init__(self, folder: Path | None = None, keep: int = 256) -> None:
-        self._owned = folder is None
         self._folder = folder
         self.keep = keep
         self._lock = threading.Lock()

@@ -35,12 +35,13 @@ class ModelHubAPI:
         contrib_src_dir: str | os.PathLike[str],
         settings: Settings | None = None,
         source: ModelSource | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.contrib_src_dir = Path(contrib_src_dir).resolve()
         self.settings = settings or load_settings()
         self.source = source
-        self._config = read_config(self.contrib_src_dir)
+        self._config = config if config is not None else read_config(self.contrib_src_dir)
         if Image.MAX_IMAGE_PIXELS is not None and self.settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
             # Our limit is checked from the header first; Pillow's own bomb guard must not be stricter.
             Image.MAX_IMAGE_PIXELS = self.settings.max_image_pixels

@@ -50,9 +50,9 @@ def run_wrk(url: str, image: Path, connections: int, seconds: float, server: Any
         "p90_ms": raw["p90_us"] / 1000,
         "p99_ms": raw["p99_us"] / 1000,
         "max_ms": raw["max_us"] / 1000,
-        "non2xx": raw["non2xx"],
+        "http_errors": raw["http_errors"],
         "socket_errors": socket_errors,
-        "errors": raw["non2xx"] + socket_errors,
+        "errors": raw["http_errors"] + socket_errors,
         "server_cpu_ms_per_request": (cpu_after - cpu_before) / requests * 1000 if requests else None,
     }
 

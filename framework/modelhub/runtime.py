@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError, InferenceTimeout, ModelFailure
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class OnnxRunner:
         except Exception as error:  # onnxruntime raises its own exception types
             raise ConfigError(f"cannot load the ONNX model {self.path.name}: {error}") from error
         self._ort = ort
+        self._watchdog = Watchdog("onnxruntime-deadlines")  # stops a run that overruns its timeout
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1:
             raise ConfigError(f"{self.path.name}: expected one input, the model has {len(inputs)}")
@@ -71,21 +72,10 @@ class OnnxRunner:
                 raise ModelFailure(f"the model needs batches of exactly {self.fixed_batch}")
             return np.concatenate([self.run(batch[i : i + 1], timeout) for i in range(batch.shape[0])])
         options = self._ort.RunOptions()
-        timer = None
-        if timeout is not None:
-            timer = threading.Timer(timeout, self._terminate, args=(options,))
-            timer.daemon = True
-            timer.start()
         try:
-            return self.session.run([self.output_name], {self.input_name: batch}, options)[0]
+            with self._watchdog.deadline(timeout, lambda: setattr(options, "terminate", True)):
+                return self.session.run([self.output_name], {self.input_name: batch}, options)[0]
         except Exception as error:
             if options.terminate:
                 raise InferenceTimeout(f"inference took longer than {timeout:g} s and was stopped") from None
             raise ModelFailure("the model failed to run on this input") from error
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    @staticmethod
-    def _terminate(options: object) -> None:
-        options.terminate = True  # type: ignore[attr-defined]

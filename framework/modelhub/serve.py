@@ -19,6 +19,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from . import balance
+from .balance import BalancedThreadWorker
 from .errors import ConfigError
 from .settings import Settings
 
@@ -38,7 +40,7 @@ class _GunicornApp(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}",
             "workers": s.effective_workers(),
-            "worker_class": "gthread",
+            "worker_class": BalancedThreadWorker,  # gthread, spreading connections evenly
             "threads": s.threads,
             "timeout": int(s.request_timeout + WORKER_TIMEOUT_MARGIN),
             "graceful_timeout": int(s.graceful_timeout),
@@ -61,6 +63,7 @@ class _GunicornApp(BaseApplication):  # type: ignore[misc]
 
 def serve_app(factory: Callable[[], Any], settings: Settings) -> None:
     """Run ``factory()``'s WSGI app under gunicorn until SIGTERM/SIGINT (graceful)."""
+    balance.install(settings.effective_workers())
     _GunicornApp(factory, settings).run()
 
 

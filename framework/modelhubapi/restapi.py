@@ -18,10 +18,11 @@ from urllib.parse import quote
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from modelhub.errors import BadRequest, ModelHubError, PayloadTooLarge, UnsupportedMediaType
+from modelhub.errors import BadRequest, ModelHubError, UnsupportedMediaType
 from modelhub.host import ModelHost
 from modelhub.settings import Settings, load_settings
 
+from . import multipart
 from .jsonprovider import FastJSONProvider
 from .pythonapi import ModelHubAPI
 from .webpage import page_bp
@@ -130,19 +131,21 @@ def _uploaded_bytes() -> bytes:
             f"send the image as multipart/form-data in the field 'file' (got content type "
             f"{request.mimetype or 'none'!r}), e.g. curl -F file=@cat.jpg"
         )
-    files = request.files
-    if not files:
-        raise BadRequest("no file uploaded: send the image in the multipart field 'file'")
-    if "file" not in files:
-        raise BadRequest(f"no multipart field 'file' (got {', '.join(sorted(files))}); send the image as 'file'")
-    uploads = files.getlist("file")
-    if len(uploads) != 1 or len(files) != 1:
-        raise BadRequest("send exactly one file, in the multipart field 'file'")
+    body = _request_body()
     limit = current_app.config["MODELHUB_SETTINGS"].max_upload_bytes
-    data = uploads[0].read(limit + 1)  # the body limit has slack for multipart headers; the file has none
-    if len(data) > limit:
-        raise PayloadTooLarge(f"the upload is larger than the limit of {limit} bytes")
-    return data
+    return multipart.uploaded_file(body, request.mimetype_params.get("boundary"), limit)
+
+
+def _request_body() -> bytes:
+    """The whole body, read under MAX_CONTENT_LENGTH.
+
+    werkzeug stops a body without Content-Length (chunked) quietly at the limit; the read
+    past it is what raises its 413 (RequestEntityTooLarge), so that no truncated body is parsed.
+    """
+    stream = request.stream
+    body = stream.read()
+    stream.read(1)
+    return body
 
 
 @bp.get("/api/predict_sample")

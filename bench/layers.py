@@ -1,0 +1,106 @@
+"""Where a request's CPU goes, layer by layer, in one process (no network, no wrk).
+
+    python bench/layers.py [--model int8|float] [--rounds 5] [--per-round 80]
+
+Each layer adds one step on top of the previous one, for the same 640x480 JPEG:
+
+    pipeline     decode + preprocessing + onnxruntime + computeOutput + JSON (the ceiling's loop)
+    model.infer  the contributor model's ``infer`` on the uploaded bytes
+    executor     the same through the inference slot and its thread (``InferenceExecutor``)
+    api.predict  plus input checks, output checks and the response dict (``ModelHubAPI.predict``)
+    wsgi         plus Flask, multipart parsing and the JSON response (the WSGI app, no server)
+
+Rounds alternate the layers so that a busy machine skews them alike; the best round is shown.
+The difference between two lines is that layer's cost; what the HTTP server adds on top shows
+in ``bench/run.py`` (server CPU per request against the in-process CPU per image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import inprocess  # noqa: E402
+import photos  # noqa: E402
+import run as bench_run  # noqa: E402
+
+BOUNDARY = "modelhub-bench-layers"
+
+
+def layers(model_file: Path, data: bytes) -> dict[str, Callable[[], object]]:
+    from modelhub.host import ModelHost, build_api
+    from modelhub.settings import load_settings
+    from modelhubapi.restapi import create_app
+
+    settings = load_settings({"model_file": str(model_file)})
+    api = build_api(settings)
+    app = create_app(settings, host=ModelHost(settings, api))
+    pipeline = inprocess.Pipeline(bench_run.CONTRIB, model_file, threads=1)
+    body = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    def wsgi() -> object:
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/api/predict", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "HTTP_HOST": "127.0.0.1",
+            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}",
+        }
+        statuses: list[str] = []
+        payload = b"".join(app(environ, lambda status, headers, exc=None: statuses.append(status)))
+        if not statuses[0].startswith("200"):
+            raise RuntimeError(f"{statuses[0]}: {payload[:300]!r}")
+        return payload
+
+    return {
+        "pipeline": lambda: pipeline.stages(data),
+        "model.infer": lambda: api.model.infer(data),
+        "executor": lambda: api._executor.infer(data),
+        "api.predict": lambda: api.predict(data),
+        "wsgi": wsgi,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(bench_run.MODELS), default="int8")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=80)
+    parser.add_argument("--models-dir", type=Path,
+                        default=Path(os.environ.get("MODELHUB_TEST_MODELS_DIR",
+                                                    bench_run.REPO.parent / "shared" / "models")))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    model_file = args.models_dir / bench_run.MODELS[args.model]
+    with tempfile.TemporaryDirectory() as folder:
+        data = photos.make_photos(bench_run.CONTRIB / "sample_data", Path(folder))["0.3MP"].read_bytes()
+    steps = layers(model_file, data)
+    for step in steps.values():
+        for _ in range(5):
+            step()
+    best = {name: float("inf") for name in steps}
+    for _ in range(args.rounds):
+        for name, step in steps.items():
+            started = time.process_time()
+            for _ in range(args.per_round):
+                step()
+            best[name] = min(best[name], (time.process_time() - started) / args.per_round * 1000)
+    previous = None
+    for name, cpu_ms in best.items():
+        added = "" if previous is None else f"  ({cpu_ms - previous:+.3f})"
+        print(f"{name:12s} {cpu_ms:7.3f} ms CPU per request{added}")
+        previous = cpu_ms
+
+
+if __name__ == "__main__":
+    main()

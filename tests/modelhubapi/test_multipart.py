@@ -6,6 +6,8 @@ import io
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 
 from modelhub.errors import BadRequest, PayloadTooLarge
@@ -120,3 +122,18 @@ def test_uploaded_file_errors() -> None:
     with pytest.raises(PayloadTooLarge) as too_large:
         uploaded_file(body(file_part(b"x" * 11)), BOUNDARY, limit=10)
     assert too_large.value.status == 413 and "limit of 10 bytes" in too_large.value.message
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(files=st.lists(st.binary(max_size=2000), min_size=1, max_size=4),
+       fields=st.dictionaries(st.text("abcdefgh", min_size=1, max_size=8), st.text(max_size=50), max_size=3))
+def test_any_content_round_trips(files: list[bytes], fields: dict[str, str]) -> None:
+    """Whatever the bytes (line breaks, dashes, boundary-like runs), each part comes back as sent."""
+    prepared = requests.Request("POST", "http://x/", files=[(f"f{i}", (f"{i}.bin", data)) for i, data in
+                                                            enumerate(files)], data=fields).prepare()
+    raw = prepared.body
+    assert isinstance(raw, bytes)
+    boundary = prepared.headers["Content-Type"].split("boundary=")[1]
+    parts = parse(raw, boundary)
+    assert {p.name: p.data.decode() for p in parts if p.filename is None} == fields
+    assert [p.data for p in parts if p.filename is not None] == files

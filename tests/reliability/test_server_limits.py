@@ -82,3 +82,12 @@ def test_upload_limits(start_server: Callable[..., Any], int8_model: Path) -> No
     ok = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", make_image((64, 64)))}, timeout=30)
     assert ok.status_code == 200
     assert server.process.poll() is None
+
+    # A chunked upload under the limit (no Content-Length) is read to its end and answered like any other.
+    boundary = "chunked-boundary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n'.encode()
+            + make_image((64, 64)) + f"\r\n--{boundary}--\r\n".encode())
+    chunked = requests.post(f"{server.url}/api/predict", data=(body[i : i + 1000] for i in range(0, len(body), 1000)),
+                            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, timeout=30)
+    assert chunked.status_code == 200
+    assert chunked.json()["output"][0]["prediction"] == ok.json()["output"][0]["prediction"]

@@ -31,6 +31,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import inprocess  # noqa: E402
+import load  # noqa: E402
 import photos  # noqa: E402
 import run as bench_run  # noqa: E402
 
@@ -46,8 +47,7 @@ def layers(model_file: Path, data: bytes) -> dict[str, Callable[[], object]]:
     api = build_api(settings)
     app = create_app(settings, host=ModelHost(settings, api))
     pipeline = inprocess.Pipeline(bench_run.CONTRIB, model_file, threads=1)
-    body = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+    body = load.multipart_body(data, "photo.jpg", BOUNDARY)
 
     def wsgi() -> object:
         environ = {

@@ -57,12 +57,16 @@ def run_wrk(url: str, image: Path, connections: int, seconds: float, server: Any
     }
 
 
+def multipart_body(data: bytes, filename: str, boundary: str) -> bytes:
+    """A multipart/form-data body with ``data`` as the field ``file`` (what post.lua sends too)."""
+    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+
+
 def post_image(url: str, image: Path, timeout: float = 60.0) -> tuple[int, float, dict[str, Any]]:
     """One multipart POST with the standard library; (status, seconds end to end, parsed body)."""
     boundary = uuid.uuid4().hex
-    data = image.read_bytes()
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{image.name}\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = multipart_body(image.read_bytes(), image.name, boundary)
     request = urllib.request.Request(url + "/api/predict", data=body, method="POST",
                                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     start = time.perf_counter()

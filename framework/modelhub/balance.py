@@ -69,8 +69,8 @@ class ConnectionTable:
             values[other * _FIELDS + 1]
             for other in range(self.size)
             if other != index and values[other * _FIELDS] != 0 and not self._stale(values, other)
+            and (capacity is None or values[other * _FIELDS + 1] < capacity)
         ]
-        counts = [count for count in counts if capacity is None or count < capacity]
         return min(counts) if counts else None
 
     @staticmethod
@@ -111,11 +111,19 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
             self._index = _table.claim(os.getpid())
         super().init_process()
 
-    def _balanced(self) -> bool:
+    def _publish(self) -> None:
+        if _table is not None and self._index >= 0:
+            _table.publish(self._index, self.nr_conns)
+
+    def _fewest_elsewhere(self) -> int | None:
+        """The fewest connections another live worker with room holds (None: none to compare with)."""
         if _table is None or self._index < 0:
-            return True
-        _table.publish(self._index, self.nr_conns)
-        fewest = _table.fewest_elsewhere(self._index, capacity=self.worker_connections)
+            return None
+        return _table.fewest_elsewhere(self._index, capacity=self.worker_connections)
+
+    def _balanced(self) -> bool:
+        self._publish()
+        fewest = self._fewest_elsewhere()
         return fewest is None or self.nr_conns <= fewest
 
     @property
@@ -134,15 +142,12 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
         date when clients leave and others arrive together; the response then says
         ``Connection: close`` and the client's next connection goes to the less loaded worker.
         """
-        if _table is None or self._index < 0:
-            return False
-        fewest = _table.fewest_elsewhere(self._index, capacity=self.worker_connections)
+        fewest = self._fewest_elsewhere()
         return fewest is not None and self.nr_conns >= fewest + 2
 
     def notify(self) -> None:
         super().notify()  # once per loop turn: the heartbeat gunicorn's master watches
-        if _table is not None and self._index >= 0:
-            _table.publish(self._index, self.nr_conns)
+        self._publish()
 
     def set_accept_enabled(self, enabled: bool) -> None:
         super().set_accept_enabled(enabled and self.alive and self._balanced())
@@ -152,8 +157,7 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
             self.set_accept_enabled(False)  # re-checked on the next loop turn
             return
         super().accept(listener)
-        if _table is not None and self._index >= 0:
-            _table.publish(self._index, self.nr_conns)
+        self._publish()
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         # While held back, look again soon: the worker that had fewer connections may have

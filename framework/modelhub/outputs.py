@@ -40,39 +40,32 @@ def split_outputs(result: Any, n_outputs: int) -> list[Any]:
 
 def check_label_list(prediction: Any) -> list[dict[str, Any]]:
     """The entries of a ``label_list`` as ``{"label": str, "probability": finite float}`` dicts."""
-    fast = _well_typed(prediction)
-    if fast is not None:
-        return fast
-    if not isinstance(prediction, (list, tuple)) or not all(
-        isinstance(item, dict) and "label" in item and "probability" in item for item in prediction
-    ):
-        raise ModelFailure("the model returned a malformed label list")
-    entries: list[dict[str, Any]] = [
-        {"label": str(item["label"]), "probability": float(item["probability"])} for item in prediction
-    ]
-    if not all(math.isfinite(item["probability"]) for item in entries):
+    if _well_typed(prediction):
+        entries: list[dict[str, Any]] = prediction
+    else:
+        if not isinstance(prediction, (list, tuple)) or not all(
+            isinstance(item, dict) and "label" in item and "probability" in item for item in prediction
+        ):
+            raise ModelFailure("the model returned a malformed label list")
+        entries = [{"label": str(item["label"]), "probability": float(item["probability"])} for item in prediction]
+    if not all(map(math.isfinite, map(_PROBABILITY, entries))):
         raise ModelFailure("the model returned a probability that is not a finite number")
     return entries
 
 
-def _well_typed(prediction: Any) -> list[dict[str, Any]] | None:
-    """``prediction`` itself when it already is a list of exactly-typed entries, else None.
+def _well_typed(prediction: Any) -> bool:
+    """``prediction`` is a list of dicts whose labels are ``str`` and probabilities ``float`` already.
 
-    Checked with C-level ``map`` calls (about 0.03 ms for 1000 entries instead of 0.2 ms to
-    rebuild them); anything unusual (numpy floats, tuples, missing keys) takes the general path.
+    Such a list is used as it is, checked with C-level ``map`` calls (about 0.05 ms for 1000 entries
+    instead of 0.2 ms to rebuild them); anything else (numpy floats, tuples, missing keys) is rebuilt.
     """
     if type(prediction) is not list or not prediction or set(map(type, prediction)) != {dict}:
-        return None
+        return False
     try:
-        labels = list(map(_LABEL, prediction))
-        probabilities = list(map(_PROBABILITY, prediction))
+        return (set(map(type, map(_LABEL, prediction))) == {str}
+                and set(map(type, map(_PROBABILITY, prediction))) == {float})
     except KeyError:
-        return None
-    if set(map(type, labels)) != {str} or set(map(type, probabilities)) != {float}:
-        return None
-    if not math.isfinite(sum(probabilities)):  # an inf or a nan anywhere makes the sum non-finite
-        raise ModelFailure("the model returned a probability that is not a finite number")
-    return prediction
+        return False
 
 
 def top_k(entries: list[dict[str, Any]], k: int | None) -> list[dict[str, Any]]:

@@ -20,7 +20,6 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from . import balance
-from .balance import BalancedThreadWorker
 from .errors import ConfigError
 from .settings import Settings
 
@@ -40,7 +39,7 @@ class _GunicornApp(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}",
             "workers": s.effective_workers(),
-            "worker_class": BalancedThreadWorker,  # gthread, spreading connections evenly
+            "worker_class": balance.BalancedThreadWorker,  # gthread, spreading connections evenly
             "threads": s.threads,
             "timeout": int(s.request_timeout + WORKER_TIMEOUT_MARGIN),
             "graceful_timeout": int(s.graceful_timeout),

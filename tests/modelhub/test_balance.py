@@ -98,19 +98,12 @@ def test_simultaneous_keep_alive_clients_are_spread_over_both_workers(
         time.sleep(0.3)  # the workers notice the closed connections
 
 
-class _Worker:
-    """The state ``BalancedThreadWorker`` reads, without a gunicorn process around it."""
-
-    alive = True
-    worker_connections = 1000
-    _max_keepalived = 996
-    max_keepalived = balance.BalancedThreadWorker.max_keepalived
-    _crowded = balance.BalancedThreadWorker._crowded
-    _balanced = balance.BalancedThreadWorker._balanced
-
-    def __init__(self, index: int, connections: int) -> None:
-        self._index = index
-        self.nr_conns = connections
+def _worker(index: int, connections: int) -> balance.BalancedThreadWorker:
+    """A ``BalancedThreadWorker`` with just the state it reads, without a gunicorn process around it."""
+    worker = balance.BalancedThreadWorker.__new__(balance.BalancedThreadWorker)
+    worker.alive, worker.worker_connections, worker.max_keepalived = True, 1000, 996
+    worker._index, worker.nr_conns = index, connections
+    return worker
 
 
 @pytest.mark.parametrize(("mine", "theirs", "closes"), [(1, 0, False), (2, 1, False), (2, 0, True), (5, 2, True)])
@@ -120,6 +113,6 @@ def test_a_crowded_worker_closes_kept_alive_connections(monkeypatch: pytest.Monk
     me, other = table.claim(os.getpid()), table.claim(os.getppid())
     table.publish(other, theirs)
     monkeypatch.setattr(balance, "_table", table)
-    worker = _Worker(me, mine)
+    worker = _worker(me, mine)
     assert worker.max_keepalived == (0 if closes else 996)  # 0: gunicorn answers with "Connection: close"
     assert worker._balanced() == (mine <= theirs)  # accepts new connections only while not above the other

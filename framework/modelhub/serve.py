@@ -22,6 +22,7 @@ from gunicorn.app.base import BaseApplication
 from . import balance
 from .errors import ConfigError
 from .settings import Settings
+from .worker import ServingWorker
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class _GunicornApp(BaseApplication):  # type: ignore[misc]
         options = {
             "bind": f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}",
             "workers": s.effective_workers(),
-            "worker_class": balance.BalancedThreadWorker,  # gthread, spreading connections evenly
+            "worker_class": ServingWorker,  # gthread, spreading connections evenly (modelhub/worker.py)
             "threads": s.threads,
             "timeout": int(s.request_timeout + WORKER_TIMEOUT_MARGIN),
             "graceful_timeout": int(s.graceful_timeout),

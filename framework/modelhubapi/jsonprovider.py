@@ -9,6 +9,8 @@ from flask.json.provider import DefaultJSONProvider
 
 from modelhub import fastjson
 
+from .replies import json_body
+
 
 class FastJSONProvider(DefaultJSONProvider):
     """Compact UTF-8 JSON, keys in insertion order; Flask's own rules for dates, dataclasses, UUIDs."""
@@ -25,5 +27,5 @@ class FastJSONProvider(DefaultJSONProvider):
         obj = self._prepare_response_obj(args, kwargs)
         if self.compact is False or (self.compact is None and self._app.debug):
             return cast(Response, super().response(obj))
-        body = fastjson.dumps(obj, default=self.default) + b"\n"
+        body = json_body(obj, default=self.default)
         return cast(Response, self._app.response_class(body, mimetype=self.mimetype))  # type: ignore[arg-type]

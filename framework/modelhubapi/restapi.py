@@ -22,8 +22,9 @@ from modelhub.errors import BadRequest, ModelHubError, UnsupportedMediaType
 from modelhub.host import ModelHost
 from modelhub.settings import Settings, load_settings
 
-from . import multipart
+from . import multipart, replies
 from .jsonprovider import FastJSONProvider
+from .predictlane import PredictLane, parse_top
 from .pythonapi import ModelHubAPI
 from .webpage import page_bp
 
@@ -46,16 +47,7 @@ def _api() -> ModelHubAPI:
 
 
 def _top() -> int | None:
-    raw = request.args.get("top")
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"top must be a positive integer, not {raw!r}") from None
-    if value < 1:
-        raise BadRequest(f"top must be a positive integer, not {raw!r}")
-    return value
+    return parse_top(request.args.get("top"))
 
 
 def _send(path: Path) -> Response:
@@ -175,9 +167,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ModelHubError)
     def _modelhub_error(error: ModelHubError) -> tuple[Response, int]:
-        if error.status >= 500:
-            log.warning("%s: %s", type(error).__name__, error.message)
-        return jsonify({"error": error.message}), error.status
+        body, status = replies.modelhub_error(error)
+        return jsonify(body), status
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
@@ -192,8 +183,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[Response, int]:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return jsonify({"error": "internal server error; the server log has the details"}), 500
+        body, status = replies.unexpected_error(request.method, request.path)
+        return jsonify(body), status
 
 
 def create_app(settings: Settings | None = None, *, host: ModelHost | None = None,
@@ -212,14 +203,15 @@ def create_app(settings: Settings | None = None, *, host: ModelHost | None = Non
     app.register_blueprint(page_bp)
     register_error_handlers(app)
 
+    # The common upload to /api/predict is answered in front of Flask, with the same bytes.
+    app.wsgi_app = PredictLane(app.wsgi_app, host, settings, app.config["MAX_CONTENT_LENGTH"],  # type: ignore[method-assign]
+                               default=app.json.default)
+    cors = replies.cors_headers(settings)
+
     @app.after_request
     def _cors(response: Response) -> Response:
-        if settings.allow_origin:
-            response.headers["Access-Control-Allow-Origin"] = settings.allow_origin
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-            if settings.allow_origin != "*":
-                response.headers["Vary"] = "Origin"
+        for name, value in cors:
+            response.headers[name] = value
         return response
 
     return app

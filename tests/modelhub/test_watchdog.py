@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from modelhub.watchdog import Watchdog
 
 
@@ -45,3 +47,21 @@ def test_one_thread_and_no_backlog_after_many_calls() -> None:
             pass
     assert threading.active_count() <= before + 1
     assert dog._heap == [] and dog._actions == {}
+
+
+def test_calls_with_the_same_timeout_do_not_wake_the_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    dog = Watchdog()
+    with dog.deadline(30.0, lambda: None):
+        pass
+    time.sleep(0.05)  # the thread has started and sleeps
+    wakes: list[int] = []
+    original = dog._condition.notify
+    monkeypatch.setattr(dog._condition, "notify", lambda n=1: (wakes.append(n), original(n)))
+    for _ in range(100):
+        with dog.deadline(30.0, lambda: None):
+            pass
+    assert wakes == []
+    fired = threading.Event()
+    with dog.deadline(0.05, fired.set):  # due before the thread's next look: it is woken
+        assert fired.wait(0.5)
+    assert wakes == [1]

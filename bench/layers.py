@@ -8,7 +8,7 @@ Each layer adds one step on top of the previous one, for the same 640x480 JPEG:
     model.infer  the contributor model's ``infer`` on the uploaded bytes
     executor     the same through the inference slot and its thread (``InferenceExecutor``)
     api.predict  plus input checks, output checks and the response dict (``ModelHubAPI.predict``)
-    wsgi         plus Flask, multipart parsing and the JSON response (the WSGI app, no server)
+    wsgi         plus the WSGI app: the predict lane's body read, multipart parsing and JSON response (no server)
 
 Rounds alternate the layers so that a busy machine skews them alike; the best round is shown.
 The difference between two lines is that layer's cost; what the HTTP server adds on top shows

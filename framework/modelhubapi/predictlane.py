@@ -66,11 +66,9 @@ class PredictLane:
             return self.app(environ, start_response)
         try:
             body, status = replies.json_body(self._predict(environ, boundary), default=self.default), 200
-        except ModelHubError as error:
-            payload, status = replies.modelhub_error(error)
-            body = replies.json_body(payload)
-        except Exception:
-            payload, status = replies.unexpected_error("POST", PATH)
+        except Exception as error:  # mapped as the Flask handlers map it
+            payload, status = (replies.modelhub_error(error) if isinstance(error, ModelHubError)
+                               else replies.unexpected_error("POST", PATH))
             body = replies.json_body(payload)
         start_response(replies.status_line(status), [
             ("Content-Type", "application/json"), ("Content-Length", str(len(body))), *self.cors,

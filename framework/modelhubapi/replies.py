@@ -16,7 +16,7 @@ from modelhub import fastjson
 from modelhub.errors import ModelHubError
 from modelhub.settings import Settings
 
-log = logging.getLogger("modelhubapi.restapi")
+log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "internal server error; the server log has the details"
 

@@ -8,7 +8,6 @@ are raised below and turned into ``{"error": ...}`` bodies in one place
 from __future__ import annotations
 
 import io
-import logging
 import os
 import zipfile
 from pathlib import Path
@@ -27,8 +26,6 @@ from .jsonprovider import FastJSONProvider
 from .predictlane import PredictLane, parse_top
 from .pythonapi import ModelHubAPI
 from .webpage import page_bp
-
-log = logging.getLogger(__name__)
 
 MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".json": "application/json",
                ".npy": "application/octet-stream"}

@@ -15,7 +15,7 @@ setup(
         "numpy>=1.26,<3",  # tensors
         "pillow>=10.3,<14",  # image decoding and the reference preprocessing
         "flask>=3.0,<4",  # REST API
-        "gunicorn>=22,<28",  # production WSGI server
+        "gunicorn>=25,<28",  # production WSGI server (modelhubserve.worker overrides gthread internals of 25-27)
         "orjson>=3.9,<4",  # encodes the 1000-entry label list about 20x faster than json (bench/RESULTS.md)
     ],
     extras_require={
@@ -33,5 +33,5 @@ setup(
         ],
         "sitk": ["SimpleITK>=2.3"],
     },
-    entry_points={"console_scripts": ["modelhub=modelhub.cli:main"]},
+    entry_points={"console_scripts": ["modelhub=modelhubserve.cli:main"]},
 )

@@ -48,15 +48,6 @@ LABELS_PATH: Path = Path(__file__).resolve().parent / "model" / "labels.json"
 FloatArray = npt.NDArray[np.floating[Any]]
 Float32Array = npt.NDArray[np.float32]
 
-# Per-channel lookup table: _NORMALIZE_LUT[c, v] == (v / 255 - mean[c]) / std[c]
-# computed in float64 and rounded once to float32. Normalising an 8-bit image
-# is then a single table look-up per pixel, with no intermediate float arrays.
-_NORMALIZE_LUT: Float32Array = (
-    (np.arange(256, dtype=np.float64)[None, :] / 255.0 - np.asarray(IMAGENET_MEAN)[:, None])
-    / np.asarray(IMAGENET_STD)[:, None]
-).astype(np.float32)
-_NORMALIZE_LUT.setflags(write=False)
-
 _MEAN_F32: Float32Array = np.asarray(IMAGENET_MEAN, dtype=np.float32).reshape(1, NUM_CHANNELS, 1, 1)
 _STD_F32: Float32Array = np.asarray(IMAGENET_STD, dtype=np.float32).reshape(1, NUM_CHANNELS, 1, 1)
 
@@ -187,15 +178,12 @@ def normalize(rgb: npt.NDArray[Any]) -> Float32Array:
     else:
         raise ValueError(f"expected an [H, W, 3] or [1, 3, H, W] array, got shape {arr.shape}")
 
-    if arr.dtype == np.uint8:
-        looked_up = np.empty((1, *chw.shape), dtype=np.float32)
-        for channel in range(NUM_CHANNELS):
-            np.take(_NORMALIZE_LUT[channel], chw[channel], out=looked_up[0, channel])
-        return looked_up
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"unsupported array dtype {arr.dtype}")
-    # One pass that allocates the (contiguous) result; the caller's array is never modified.
-    out: Float32Array = np.divide(chw[None], np.float32(255.0), dtype=np.float32)
+    # One pass that allocates the (contiguous) result; the caller's array is never modified. The same
+    # float32 steps for every input type: 8-bit samples are exact in float32, so an 8-bit image and
+    # its float copy (what the ModelHub image converter makes) give bit-identical tensors.
+    out: Float32Array = np.divide(chw[None], np.float32(255.0), dtype=np.float32, order="C")
     out -= _MEAN_F32
     out /= _STD_F32
     return out

@@ -21,6 +21,15 @@ INT8_MODEL = MODELS_DIR / "mobilenetv2-12-int8.onnx"
 FLOAT_MODEL = MODELS_DIR / "mobilenetv2-float-from-int8.onnx"
 
 
+def service_for(model: Any, package: Path | str, settings: Any = None, source: Any = None) -> Any:
+    """The modern ModelHub API (typed errors) of an already built contributor model."""
+    from modelhub.config import read_config
+    from modelhub.dataplane import DataPlane
+    from modelhub.settings import load_settings
+    from modelhubapi.service import ModelHubService
+
+    settings = settings or load_settings({}, {})
+    return ModelHubService(DataPlane(model, Path(package), read_config(package), settings, source))
 
 
 def sha256_of(path: Path) -> str:

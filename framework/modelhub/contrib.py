@@ -1,11 +1,11 @@
-"""Loading a contributor package: its config and its ``inference.Model``.
+"""Loading a contributor package's ``inference.Model``.
 
 Packages written for the original ModelHub engine import their sibling modules by
 name and open ``model/...`` by relative path, because that engine ran them from the
 package folder with the folder on ``sys.path``.  The engine accommodates them here:
 the folder goes on ``sys.path`` and the working directory is the package folder while
 the model is imported and built (and, for such legacy models, while it infers; see
-:class:`LegacyModelGuard`).  Our own code never depends on the working directory.
+:mod:`modelhub.legacy`).  Our own code never depends on the working directory.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import inspect
-import json
 import logging
 import os
 import sys
@@ -22,36 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelhublib.model import ModelBase
-
+from .contract import implements_contract
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-CONFIG_PATH = Path("model") / "config.json"
 _CWD_LOCK = threading.RLock()  # the working directory is process-wide
-
-
-def read_config(contrib_dir: Path) -> dict[str, Any]:
-    """The package's ``model/config.json``; a missing or malformed file is a :class:`ConfigError`."""
-    path = Path(contrib_dir) / CONFIG_PATH
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file missing") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the config file: {error}") from None
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the config must be a JSON object")
-    for key in ("id", "meta", "model"):
-        if key not in config:
-            raise ConfigError(f"{path}: required key {key!r} missing")
-    outputs = config["model"].get("io", {}).get("output")
-    if not isinstance(outputs, list) or not outputs:
-        raise ConfigError(f"{path}: model.io.output must be a non-empty list")
-    return config
 
 
 @contextlib.contextmanager
@@ -103,7 +78,7 @@ def _import_inference(contrib_dir: Path) -> Any:
 
 
 def load_model(contrib_dir: Path | str, *, model_file: Path | str | None = None, settings: Any = None,
-               class_name: str = "Model") -> ModelBase:
+               class_name: str = "Model") -> Any:
     """Import the package's ``inference.<class_name>`` and build it.
 
     Keyword arguments the class accepts (``model_file``, ``settings``) are passed; a
@@ -130,11 +105,6 @@ def load_model(contrib_dir: Path | str, *, model_file: Path | str | None = None,
         raise ConfigError(
             f"the contributor model in {contrib_dir} failed to load: {type(error).__name__}: {error}"
         ) from error
-    if not callable(getattr(model, "infer", None)):
-        raise ConfigError(f"{contrib_dir}: {class_name} has no infer() method")
+    if not callable(getattr(model, "infer", None)) and not implements_contract(model):
+        raise ConfigError(f"{contrib_dir}: {class_name} has neither infer() nor the batch contract")
     return model
-
-
-def needs_package_dir(model: Any) -> bool:
-    """Legacy models (written for the original engine) get the package folder as cwd while inferring."""
-    return not getattr(model, "accepts_in_memory", False)

@@ -33,10 +33,6 @@ class NotFound(ModelHubError):
     status = 404
 
 
-class MethodNotAllowed(ModelHubError):
-    status = 405
-
-
 class PayloadTooLarge(ModelHubError):
     status = 413
 

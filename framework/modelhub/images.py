@@ -16,13 +16,11 @@ from typing import Any, BinaryIO
 
 from PIL import Image
 
-from modelhublib.imageloaders.imageLoader import check_dim_limits
-
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .config import JSON_MIME, InputSpec, check_dim_limits
+from .errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 # Pillow formats whose MIME type differs from what configs name.
 _MIME_OF_FORMAT = {"MPO": "image/jpeg"}  # multi-picture JPEG files written by many phones
-_MIME_ALIASES = {"image/jpg": "image/jpeg", "image/x-png": "image/png"}
 
 # Signatures of common non-image uploads, for clearer error messages.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -50,20 +48,6 @@ class ImageHeader:
         return self.width * self.height
 
 
-def normalise_mime(mime: str) -> str:
-    mime = mime.strip().lower()
-    return _MIME_ALIASES.get(mime, mime)
-
-
-def accepted_formats(config: dict[str, Any], input_id: str | None = None) -> list[str]:
-    """The MIME types an input accepts: ``input.<id>.format``, ``input.single.format``, ``input.format``."""
-    io_input = config.get("model", {}).get("io", {}).get("input", {})
-    for key in (input_id, "single"):
-        if key and isinstance(io_input.get(key), dict) and io_input[key].get("format"):
-            return [normalise_mime(m) for m in io_input[key]["format"]]
-    return [normalise_mime(m) for m in io_input.get("format", [])]
-
-
 def guess_non_image(head: bytes) -> str | None:
     stripped = head.lstrip()
     if stripped[:1] == b"<" and stripped[:512].lower().find(b"<svg") >= 0:  # also after an <?xml ...?> line
@@ -78,6 +62,12 @@ def guess_non_image(head: bytes) -> str | None:
         return None
 
 
+def _header_of(image: Image.Image) -> ImageHeader:
+    fmt = image.format or "UNKNOWN"
+    mime = _MIME_OF_FORMAT.get(fmt) or Image.MIME.get(fmt) or f"image/{fmt.lower()}"
+    return ImageHeader(fmt, mime, image.size[0], image.size[1], len(image.getbands()), image.mode)
+
+
 def read_header(source: bytes | Path | BinaryIO) -> ImageHeader | None:
     """The header of an image Pillow can identify, else ``None``.  Decodes no pixels."""
     stream: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
@@ -85,9 +75,7 @@ def read_header(source: bytes | Path | BinaryIO) -> ImageHeader | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(stream) as image:
-                fmt = image.format or "UNKNOWN"
-                mime = _MIME_OF_FORMAT.get(fmt) or Image.MIME.get(fmt) or f"image/{fmt.lower()}"
-                return ImageHeader(fmt, mime, image.size[0], image.size[1], len(image.getbands()), image.mode)
+                return _header_of(image)
     except Image.DecompressionBombError as error:
         raise PayloadTooLarge(f"image too large to decode safely: {error}") from None
     except (OSError, SyntaxError, ValueError):
@@ -101,14 +89,7 @@ def _head(data: bytes | Path, size: int = 1024) -> bytes:
         return handle.read(size)
 
 
-def check_input(
-    data: bytes | Path,
-    config: dict[str, Any],
-    *,
-    max_pixels: int,
-    input_id: str | None = None,
-    limits: list[dict[str, int]] | None = None,
-) -> ImageHeader | None:
+def check_input(data: bytes | Path, spec: InputSpec, *, max_pixels: int) -> ImageHeader | None:
     """Check an input against the model's formats, the pixel limit and ``dim_limits``.
 
     Returns the image header, or ``None`` for a non-image input that the model's
@@ -117,25 +98,60 @@ def check_input(
     size = len(data) if isinstance(data, (bytes, bytearray)) else os.path.getsize(data)
     if size == 0:
         raise BadRequest("the uploaded file is empty")
-    formats = accepted_formats(config, input_id)
     header = read_header(data)
     if header is None:
-        head = _head(data)
-        non_image_formats = [f for f in formats if not f.startswith("image/") and f != "application/json"]
-        if non_image_formats:
-            return None  # the contributor's loaders decide
-        detected = guess_non_image(head)
-        what = f"a {detected} file" if detected else "not an image Pillow can read"
-        raise UnsupportedMediaType(
-            f"unsupported file type: the upload is {what}; this model accepts {', '.join(formats)}"
-        )
-    if formats and header.mime not in formats:
-        raise UnsupportedMediaType(
-            f"unsupported image type {header.mime}: this model accepts {', '.join(formats)}"
-        )
-    if header.pixels > max_pixels:
-        raise PayloadTooLarge(
-            f"image of {header.width}x{header.height} pixels is over the limit of {max_pixels} pixels"
-        )
-    check_dim_limits((header.channels, header.height, header.width), limits)
+        _refuse_non_image(_head(data), spec)
+        return None
+    check_header(header, spec, max_pixels=max_pixels)
     return header
+
+
+def _refuse_non_image(head: bytes, spec: InputSpec) -> None:
+    """Raise 415 for bytes Pillow cannot read, unless the model takes non-image formats."""
+    if any(not f.startswith("image/") and f != JSON_MIME for f in spec.formats):
+        return  # the contributor's loaders decide
+    detected = guess_non_image(head)
+    what = f"a {detected} file" if detected else "not an image Pillow can read"
+    raise UnsupportedMediaType(f"unsupported file type: the upload is {what}; this model accepts "
+                               f"{', '.join(spec.formats)}")
+
+
+def check_header(header: ImageHeader, spec: InputSpec, *, max_pixels: int) -> None:
+    if spec.formats and header.mime not in spec.formats:
+        raise UnsupportedMediaType(
+            f"unsupported image type {header.mime}: this model accepts {', '.join(spec.formats)}"
+        )
+    check_size(header.width, header.height, header.channels, spec, max_pixels=max_pixels)
+
+
+def check_size(width: int, height: int, channels: int, spec: InputSpec, *, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise PayloadTooLarge(f"image of {width}x{height} pixels is over the limit of {max_pixels} pixels")
+    check_dim_limits((channels, height, width), spec.dim_limits)
+
+
+def decode(data: bytes, spec: InputSpec, *, max_pixels: int) -> Image.Image:
+    """The image in ``data``, checked from its header first, then fully decoded (pixels in memory)."""
+    if not data:
+        raise BadRequest("the uploaded file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:
+        raise PayloadTooLarge(f"image too large to decode safely: {error}") from None
+    except (OSError, SyntaxError, ValueError):
+        _refuse_non_image(data[:1024], spec)
+        raise UnsupportedMediaType("unsupported file type: not an image Pillow can read") from None
+    check_header(_header_of(image), spec, max_pixels=max_pixels)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise InvalidInput(f"the image could not be decoded ({image.format or 'unknown'} data is "
+                           f"truncated or corrupt)") from error
+    return image
+
+
+def check_image(image: Image.Image, spec: InputSpec, *, max_pixels: int) -> None:
+    """The same limits for an image a Python caller passes in already opened."""
+    check_size(image.width, image.height, len(image.getbands()), spec, max_pixels=max_pixels)

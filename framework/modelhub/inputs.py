@@ -1,8 +1,9 @@
-"""Turning what a caller sends (a path, bytes, a URL, a multi-input JSON) into a model's input.
+"""Turning what a caller sends (a path, bytes, an image, a multi-input JSON) into a model's input.
 
 Every input is checked from its bytes (type, pixel limit, ``dim_limits``) before the
-model sees it.  Models that accept in-memory input get the bytes; legacy models get a
-file in the request's own scratch folder, removed when the request ends.
+model sees it.  Batch-contract models get the decoded image; original-style models get the
+bytes if they accept in-memory input, else a file in the request's own scratch folder,
+removed when the request ends.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from typing import Any
 
 from PIL import Image
 
-from modelhublib.imageloaders.imageLoader import dim_limits
-
+from .config import JSON_MIME, ModelConfig
 from .errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
-from .images import accepted_formats, check_input
+from .images import check_image, check_input, decode
 from .settings import Settings
 from .urlfetch import FetchPolicy, fetch_url
 
-JSON_MIME = "application/json"
 META_KEYS = frozenset({"format"})
 
 
@@ -36,10 +35,6 @@ def fetch(url: str, settings: Settings) -> bytes:
     )
     body, _content_type = fetch_url(url, policy)
     return body
-
-
-def _is_multi_input(config: dict[str, Any]) -> bool:
-    return JSON_MIME in accepted_formats(config)
 
 
 def _looks_like_json(data: bytes) -> bool:
@@ -65,33 +60,55 @@ class Scratch:
             self._folder.cleanup()
 
 
-def prepare(source: Any, config: dict[str, Any], settings: Settings, model: Any, scratch: Scratch) -> Any:
-    """Validate ``source`` and return what the model's ``infer`` gets."""
+def prepare(source: Any, config: ModelConfig, settings: Settings, in_memory: bool, scratch: Scratch) -> Any:
+    """Validate ``source`` and return what an original-style model's ``infer`` gets.
+
+    ``in_memory`` models get the uploaded bytes (and opened images); the others get a file path.
+    """
     if isinstance(source, Image.Image):
+        check_image(source, config.single, max_pixels=settings.max_image_pixels)
         return source
     if isinstance(source, dict):
         return _prepare_multi(source, config, settings, scratch)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        if _is_multi_input(config) and _looks_like_json(data):
+        if config.multi_input and _looks_like_json(data):
             return _prepare_multi(_parse_json(data), config, settings, scratch)
-        return _prepare_single(data, config, settings, model, scratch)
+        return _prepare_single(data, config, settings, in_memory, scratch)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise NotFound(f"input file {path.name!r} not found")
-        if _is_multi_input(config) and path.suffix.lower() == ".json":
+        path = existing_file(source)
+        if config.multi_input and path.suffix.lower() == ".json":
             return _prepare_multi(_parse_json(path.read_bytes()), config, settings, scratch)
-        check_input(path, config, max_pixels=settings.max_image_pixels, limits=dim_limits(config))
+        check_input(path, config.single, max_pixels=settings.max_image_pixels)
         return str(path)
     raise BadRequest(f"cannot predict on an input of type {type(source).__name__}")
 
 
-def _prepare_single(data: bytes, config: dict[str, Any], settings: Settings, model: Any, scratch: Scratch,
+def decoded_image(source: Any, config: ModelConfig, settings: Settings) -> Image.Image:
+    """``source`` (bytes, a path, an opened image) as a decoded image within the model's limits."""
+    spec, limit = config.single, settings.max_image_pixels
+    if isinstance(source, Image.Image):
+        check_image(source, spec, max_pixels=limit)
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode(bytes(source), spec, max_pixels=limit)
+    if isinstance(source, (str, os.PathLike)):
+        return decode(existing_file(source).read_bytes(), spec, max_pixels=limit)
+    raise BadRequest(f"cannot predict on an input of type {type(source).__name__}")
+
+
+def existing_file(source: str | os.PathLike[str]) -> Path:
+    """The caller's file, as an absolute path (original-style models run in their package folder)."""
+    path = Path(source)
+    if not path.is_file():
+        raise NotFound(f"input file {path.name!r} not found")
+    return path.resolve()
+
+
+def _prepare_single(data: bytes, config: ModelConfig, settings: Settings, in_memory: bool, scratch: Scratch,
                     input_id: str | None = None) -> Any:
-    header = check_input(data, config, max_pixels=settings.max_image_pixels, input_id=input_id,
-                         limits=dim_limits(config, input_id))
-    if getattr(model, "accepts_in_memory", False) and input_id is None:
+    header = check_input(data, config.input(input_id), max_pixels=settings.max_image_pixels)
+    if in_memory and input_id is None:
         return data
     suffix = f".{header.format.lower()}" if header else ".bin"
     path = scratch.path() / f"{input_id or 'input'}{suffix}"
@@ -109,17 +126,12 @@ def _parse_json(data: bytes) -> dict[str, Any]:
     return parsed
 
 
-def input_ids(config: dict[str, Any]) -> list[str]:
-    io_input = config.get("model", {}).get("io", {}).get("input", {})
-    return [key for key, value in io_input.items() if isinstance(value, dict) and key not in META_KEYS]
-
-
-def _prepare_multi(request: dict[str, Any], config: dict[str, Any], settings: Settings,
+def _prepare_multi(request: dict[str, Any], config: ModelConfig, settings: Settings,
                    scratch: Scratch) -> dict[str, Any]:
-    if not _is_multi_input(config):
-        raise UnsupportedMediaType(f"this model takes a single image ({', '.join(accepted_formats(config))}), "
+    if not config.multi_input:
+        raise UnsupportedMediaType(f"this model takes a single image ({', '.join(config.single.formats)}), "
                                    f"not a multi-input JSON")
-    expected = set(input_ids(config))
+    expected = set(config.named)
     given = {key for key in request if key not in META_KEYS}
     if given - expected or expected - given:
         problems = []
@@ -140,7 +152,7 @@ def _prepare_multi(request: dict[str, Any], config: dict[str, Any], settings: Se
             raise BadRequest(f"input {input_id!r}: only http(s) URLs and files under the data folder are accepted")
         else:
             data = _read_local(location, settings, input_id)
-        path = _prepare_single(data, config, settings, None, scratch, input_id)
+        path = _prepare_single(data, config, settings, False, scratch, input_id)
         prepared[input_id] = {"format": entry.get("format"), "fileurl": path}
     return prepared
 

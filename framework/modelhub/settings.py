@@ -47,6 +47,7 @@ class Settings:
     url_allowlist: tuple[str, ...] = ()  # host names allowed when URL fetching is on
     url_timeout: float = 10.0
     data_dir: Path | None = None  # local files named in multi-input JSON must lie under it
+    output_dir: Path | None = None  # array outputs for /api/output/; default: a temporary folder
     log_level: str = "info"
 
     @property
@@ -141,13 +142,6 @@ def _validate(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"invalid setting: {message}")
-
-
-def replace(settings: Settings, **changes: Any) -> Settings:
-    """A copy of ``settings`` with ``changes`` applied and validated."""
-    new = dataclasses.replace(settings, **changes)
-    _validate(new)
-    return new
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -1,130 +1,99 @@
-"""The Python API of a served model, below HTTP: everything the REST routes call."""
+"""``ModelHubAPI(model, contrib_src_dir)``: the original ModelHub engine's Python API, as a facade.
+
+It keeps the original's contract: ``get_config``, ``get_legal``, ``get_model_io``,
+``get_samples`` and ``predict(input_file_path, numpyToFile=True, url_root="")`` return
+``{"error": "..."}`` on any failure instead of raising (``predict``'s text is the ``repr`` of the
+exception, naming e.g. ``NotImplementedError``), and construction succeeds on a package without
+``config.json`` (every call then returns an error).  Underneath is the engine's data plane; the
+modern API (:func:`modelhubapi.service.build_api`) raises typed errors instead.
+"""
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
-import time
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
-from modelhub import inputs
-from modelhub.contrib import read_config
-from modelhub.executor import InferenceExecutor
-from modelhub.images import accepted_formats
+from modelhub.config import read_config
+from modelhub.dataplane import DataPlane
+from modelhub.errors import ModelFailure, ModelHubError
 from modelhub.model_source import ModelSource
-from modelhub.outputs import OutputStore, format_outputs
-from modelhub.paths import safe_file
 from modelhub.settings import Settings, load_settings
+
+from .outputs import OutputStore
+from .service import ModelHubService
 
 log = logging.getLogger(__name__)
 
-SAMPLE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".json", ".npy", ".nii", ".gz", ".dcm", ".tif", ".tiff"})
-
 
 class ModelHubAPI:
-    """``ModelHubAPI(model, contrib_src_dir)``: config, legal texts, samples and predictions."""
+    """Generic access to a model: description, samples and predictions, errors as ``{"error": ...}``."""
 
-    def __init__(
-        self,
-        model: Any,
-        contrib_src_dir: str | os.PathLike[str],
-        settings: Settings | None = None,
-        source: ModelSource | None = None,
-        config: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, model: Any, contrib_src_dir: str | os.PathLike[str], settings: Settings | None = None,
+                 source: ModelSource | None = None) -> None:
         self.model = model
-        self.contrib_src_dir = Path(contrib_src_dir).resolve()
+        self.contrib_src_dir = os.fspath(contrib_src_dir)
         self.settings = settings or load_settings()
-        self.source = source
-        self._config = config if config is not None else read_config(self.contrib_src_dir)
-        if Image.MAX_IMAGE_PIXELS is not None and self.settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
-            # Our limit is checked from the header first; Pillow's own bomb guard must not be stricter.
-            Image.MAX_IMAGE_PIXELS = self.settings.max_image_pixels
-        self._executor = InferenceExecutor(model, self.contrib_src_dir, timeout=self.settings.request_timeout)
-        self.outputs = OutputStore()
-        self.framework_dir = self.settings.root / "framework"
+        self.service: ModelHubService | None = None
+        self.error: str | None = None
+        try:
+            config = read_config(Path(contrib_src_dir))
+            plane = DataPlane(model, Path(contrib_src_dir), config, self.settings, source)
+            self.service = ModelHubService(plane, OutputStore(self.settings.output_dir))
+        except ModelHubError as error:
+            self.error = error.message
+            log.error("%s", error.message)
 
-    # -- description -----------------------------------------------------------------
+    @property
+    def output_folder(self) -> str:
+        """Where array outputs are saved (settable, as in the original)."""
+        return str(self.service.outputs.folder) if self.service else ""
+
+    @output_folder.setter
+    def output_folder(self, folder: str | os.PathLike[str]) -> None:
+        if self.service is not None:
+            self.service.outputs.folder = Path(folder)
+
+    def _service(self) -> ModelHubService:
+        if self.service is None:
+            raise ModelHubError(self.error or "the model package could not be read")
+        return self.service
+
+    def _answer(self, call: Callable[[ModelHubService], Any]) -> Any:
+        try:
+            return call(self._service())
+        except ModelHubError as error:
+            return {"error": error.message}
+
     def get_config(self) -> dict[str, Any]:
-        """The package's config.json, plus ``model.file``: the model file served and its verification."""
-        config = copy.deepcopy(self._config)
-        if self.source is not None:
-            info = self.source.as_dict()
-            info.pop("path", None)  # no server paths in responses
-            config.setdefault("model", {})["file"] = info
-        return config
+        result: dict[str, Any] = self._answer(lambda service: service.get_config())
+        return result
 
-    def get_legal(self) -> dict[str, str]:
-        licence_dir = self.contrib_src_dir / "license"
-        files = {
-            "modelhub_license": self.framework_dir / "LICENSE",
-            "modelhub_acknowledgements": self.framework_dir / "NOTICE",
-            "model_license": licence_dir / "model",
-            "sample_data_license": licence_dir / "sample_data",
-        }
-        legal = {}
-        for key, path in files.items():
-            try:
-                legal[key] = path.read_text(encoding="utf-8")
-            except OSError:
-                log.warning("legal text %s missing", path)
-                legal[key] = ""
-        return legal
+    def get_legal(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._answer(lambda service: service.get_legal())
+        return result
 
     def get_model_io(self) -> dict[str, Any]:
-        return copy.deepcopy(self._config["model"].get("io", {}))
+        result: dict[str, Any] = self._answer(lambda service: service.get_model_io())
+        return result
 
     def get_samples(self) -> dict[str, Any]:
-        folder = self.contrib_src_dir / "sample_data"
-        files = sorted(
-            entry.name for entry in folder.iterdir()
-            if entry.is_file() and not entry.name.startswith(".") and entry.suffix.lower() in SAMPLE_SUFFIXES
-        ) if folder.is_dir() else []
-        return {"folder": str(folder), "files": files}
+        try:
+            files = self._service().get_samples()["files"]
+        except Exception as error:
+            return {"error": repr(error)}
+        return {"folder": self.contrib_src_dir + "/sample_data", "files": files}
 
-    def sample_path(self, name: str) -> Path:
-        return safe_file(self.contrib_src_dir / "sample_data", name, "sample")
-
-    def thumbnail_path(self, name: str) -> Path:
-        return safe_file(self.contrib_src_dir / "model", name, "thumbnail")
-
-    def output_path(self, name: str) -> Path:
-        return safe_file(self.outputs.folder, name, "output")
-
-    # -- prediction ------------------------------------------------------------------
-    def predict(self, input: Any, *, top: int | None = None, url_root: str = "") -> dict[str, Any]:
-        """Predict on a file path, the bytes of a file, a multi-input dict, or a PIL image."""
-        start = time.perf_counter()
-        with inputs.Scratch() as scratch:  # a folder exists only if a legacy model needs a file
-            model_input = inputs.prepare(input, self._config, self.settings, self.model, scratch)
-            result = self._executor.infer(model_input)
-        output = format_outputs(
-            result, self._config["model"]["io"]["output"], top=top, store=self.outputs, url_root=url_root
-        )
-        return {
-            "output": output,
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "processing_time": round(time.perf_counter() - start, 4),
-            "model": {"id": self._config.get("id"), "name": self._config.get("meta", {}).get("name")},
-        }
-
-    def predict_sample(self, name: str, *, top: int | None = None, url_root: str = "") -> dict[str, Any]:
-        return self.predict(self.sample_path(name), top=top, url_root=url_root)
-
-    def predict_url(self, url: str, *, top: int | None = None, url_root: str = "") -> dict[str, Any]:
-        return self.predict(inputs.fetch(url, self.settings), top=top, url_root=url_root)
-
-    def warm_up(self) -> None:
-        """One prediction on the first sample image, so the first user request is not the slow one."""
-        # A multi-input model takes a JSON request, not one of the images its samples refer to.
-        suffixes = (".json",) if inputs.JSON_MIME in accepted_formats(self._config) else (".png", ".jpg", ".jpeg")
-        samples = [f for f in self.get_samples()["files"] if Path(f).suffix.lower() in suffixes]
-        if not samples:
-            log.info("no sample image to warm up with")
-            return
-        self.predict_sample(samples[0])
+    def predict(self, input_file_path: Any, numpyToFile: bool = True, url_root: str = "", *,
+                top: int | None = None) -> dict[str, Any]:
+        """Predict on a file path (or a multi-input JSON file or dict; bytes and PIL images work too)."""
+        try:
+            if self.service is None:  # as the original: the model still runs, the missing config is reported
+                self.model.infer(input_file_path)
+            return self._service().predict(input_file_path, top=top, url_root=url_root,
+                                           inline_arrays=not numpyToFile)
+        except Exception as error:
+            cause = error.__cause__ if isinstance(error, ModelFailure) and error.__cause__ else error
+            return {"error": repr(cause)}

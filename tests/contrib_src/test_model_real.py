@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import skimage
 import sklearn
+from support import service_for
 
 from modelhub.contrib import load_model
 from modelhub.settings import load_settings
-from modelhubapi import ModelHubAPI
+from modelhubapi import ModelHubService
 
 pytestmark = pytest.mark.model
 
@@ -30,25 +31,25 @@ EXPECTED = {
 }
 
 
-def top5(api: ModelHubAPI, source: object) -> list[str]:
+def top5(api: ModelHubService, source: object) -> list[str]:
     return [entry["label"] for entry in api.predict(source, top=5)["output"][0]["prediction"]]
 
 
 @pytest.fixture(scope="module", params=["int8", "float"])
-def api(request: pytest.FixtureRequest, int8_model: Path, float_model: Path) -> ModelHubAPI:
+def api(request: pytest.FixtureRequest, int8_model: Path, float_model: Path) -> ModelHubService:
     model_file = int8_model if request.param == "int8" else float_model
     settings = load_settings({"model_file": str(model_file)}, {})
-    return ModelHubAPI(load_model(REPO / "contrib_src", model_file=model_file, settings=settings),
+    return service_for(load_model(REPO / "contrib_src", model_file=model_file, settings=settings),
                        REPO / "contrib_src", settings)
 
 
 @pytest.mark.parametrize("photo", list(EXPECTED), ids=lambda p: p.name)
-def test_photos_get_their_class(api: ModelHubAPI, photo: Path) -> None:
+def test_photos_get_their_class(api: ModelHubService, photo: Path) -> None:
     labels = top5(api, str(photo))
     assert EXPECTED[photo] & set(labels), labels
 
 
-def test_full_label_list_in_class_order(api: ModelHubAPI) -> None:
+def test_full_label_list_in_class_order(api: ModelHubService) -> None:
     body = api.predict(str(SKIMAGE / "chelsea.png"))
     (output,) = body["output"]
     prediction = output["prediction"]
@@ -58,7 +59,7 @@ def test_full_label_list_in_class_order(api: ModelHubAPI) -> None:
     assert body["model"] == {"id": "016c5f2a-9b58-44a9-bc93-10dc67385035", "name": "mobilenet"}
 
 
-def test_bytes_path_and_sample_agree(api: ModelHubAPI) -> None:
+def test_bytes_path_and_sample_agree(api: ModelHubService) -> None:
     path = REPO / "contrib_src" / "sample_data" / "cat_chelsea.png"
     by_path = api.predict(str(path))["output"]
     assert api.predict(path.read_bytes())["output"] == by_path
@@ -86,17 +87,18 @@ def test_both_naming_styles_and_fixed_batch(tmp_path: Path, int8_model: Path) ->
     apis = []
     for model_file in (int8_model, renamed):
         model = load_model(REPO / "contrib_src", model_file=model_file)
-        apis.append(ModelHubAPI(model, REPO / "contrib_src", load_settings({}, {})))
-    runner = apis[1].model.runner
-    assert (runner.input_name, runner.output_name, runner.fixed_batch) == (
-        "data", "mobilenetv20_output_flatten0_reshape0", 1)
-    assert apis[0].model.runner.fixed_batch is None
+        apis.append(service_for(model, REPO / "contrib_src", load_settings({}, {})))
+    session = apis[1].model.session
+    assert (session.inputs[0].name, session.output_names, session.fixed_batch) == (
+        "data", ["mobilenetv20_output_flatten0_reshape0"], 1)
+    assert apis[0].model.session.fixed_batch is None
     photo = str(SKIMAGE / "chelsea.png")
     first, second = (np.array([e["probability"] for e in a.predict(photo)["output"][0]["prediction"]]) for a in apis)
     assert np.allclose(first, second, atol=1e-6)
     # A fixed-batch model still serves a batch: one run per item.
-    batch = apis[1].model.infer_batch([photo, str(SKIMAGE / "coffee.png")])
-    assert max(batch[1], key=lambda e: e["probability"])["label"] == "espresso"
+    batch = apis[1].plane.infer([photo, str(SKIMAGE / "coffee.png")])
+    scores = batch.outputs[1]["probabilities"]
+    assert scores.labels[scores.top(1)[0]] == "espresso"
 
 
 def test_relative_paths_are_the_callers(monkeypatch: pytest.MonkeyPatch, int8_model: Path) -> None:
@@ -104,4 +106,4 @@ def test_relative_paths_are_the_callers(monkeypatch: pytest.MonkeyPatch, int8_mo
     # what they meant in the caller's directory.
     monkeypatch.chdir(int8_model.parent)
     model = load_model(REPO / "contrib_src", model_file=int8_model.name)
-    assert model.runner.path == int8_model.resolve()  # the caller's directory, symlinks resolved
+    assert model.session.path == int8_model.resolve()  # the caller's directory, symlinks resolved

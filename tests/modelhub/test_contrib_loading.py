@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelhub.contrib import load_model, read_config
+from modelhub.config import read_config
+from modelhub.contrib import load_model
 from modelhub.errors import ConfigError
 from modelhubapi import ModelHubAPI
 

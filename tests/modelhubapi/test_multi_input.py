@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from support import FAKE_CONFIG
+from support import FAKE_CONFIG, service_for
 
 from modelhub.contrib import load_model
 from modelhub.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from modelhub.settings import load_settings
-from modelhubapi import ModelHubAPI, ModelHubRESTAPI
+from modelhubapi import ModelHubRESTAPI
 
 INFERENCE = (
     "from modelhublib.model import ModelBase\n"
@@ -45,7 +45,7 @@ def multi(fake_package, tmp_path: Path):
     Image.new("RGB", (12, 8)).save(data / "flair.png")
     (tmp_path / "outside.png").write_bytes((data / "flair.png").read_bytes())
     settings = load_settings({"data_dir": str(data)}, {})
-    return ModelHubAPI(load_model(package), package, settings), package, settings, tmp_path
+    return service_for(load_model(package), package, settings), package, settings, tmp_path
 
 
 def request(t1: str, flair: str) -> dict:
@@ -78,7 +78,7 @@ def test_local_path_rules(multi, t1: str | None, error: type) -> None:
 
 def test_no_data_folder_means_no_local_files(multi) -> None:
     api, package, _, _ = multi
-    closed = ModelHubAPI(api.model, package, load_settings({}, {}))
+    closed = service_for(api.model, package, load_settings({}, {}))
     with pytest.raises(Forbidden, match="MODELHUB_DATA_DIR"):
         closed.predict(request("scans/t1.png", "flair.png"))
 
@@ -110,6 +110,6 @@ def test_rest_upload_of_the_json(multi) -> None:
 
 def test_single_input_model_refuses_json(fake_package) -> None:
     package = fake_package()
-    api = ModelHubAPI(load_model(package), package, load_settings({}, {}))
+    api = service_for(load_model(package), package, load_settings({}, {}))
     with pytest.raises(UnsupportedMediaType):
         api.predict(request("a.png", "b.png"))

@@ -17,7 +17,7 @@ from modelhub.settings import load_settings
 @pytest.fixture(scope="session")
 def real_api(int8_model: Path) -> Any:
     """The real MobileNetV2 API (int8 model), built once per session."""
-    from modelhub.host import build_api
+    from modelhubapi.service import build_api
 
     return build_api(real_settings(int8_model))
 
@@ -25,9 +25,9 @@ def real_api(int8_model: Path) -> Any:
 @pytest.fixture(scope="session")
 def real_app(real_api: Any) -> Any:
     from modelhub.host import ModelHost
-    from modelhubapi.restapi import create_app
+    from modelhubapi.app import create_app
 
-    return create_app(real_api.settings, host=ModelHost(real_api.settings, real_api))
+    return create_app(real_api.settings, host=ModelHost(real_api.settings, real_api.plane))
 
 
 @pytest.fixture
@@ -39,14 +39,14 @@ def client(real_app: Any) -> Iterator[Any]:
 @pytest.fixture
 def app_with(real_api: Any) -> Callable[..., Any]:
     """A Flask app around the shared real model, with other settings (limits, URL policy)."""
+    from modelhub.dataplane import DataPlane
     from modelhub.host import ModelHost
-    from modelhubapi.pythonapi import ModelHubAPI
-    from modelhubapi.restapi import create_app
+    from modelhubapi.app import create_app
 
     def build(**overrides: Any) -> Any:
         settings = load_settings({"model_file": str(real_api.settings.model_file), **overrides}, environ={})
-        api = ModelHubAPI(real_api.model, settings.contrib_path, settings, real_api.source)
-        return create_app(settings, host=ModelHost(settings, api))
+        plane = DataPlane(real_api.model, settings.contrib_path, real_api.plane.config, settings, real_api.source)
+        return create_app(settings, host=ModelHost(settings, plane))
 
     return build
 

@@ -48,7 +48,7 @@ def error_of(response: Any) -> str:
 
 def fake_app(package: Path, **overrides: Any) -> Any:
     """A Flask app serving a fake contributor package (loaded now)."""
-    from modelhubapi.restapi import create_app
+    from modelhubapi.app import create_app
 
     settings = load_settings({"contrib_dir": str(package), "model_file": str(package / "model" / "fake.onnx"),
                               **overrides}, environ={})

@@ -18,9 +18,9 @@ import pytest
 from reliability_support import CONTRIB_DIR, FAKE_INFERENCE_PREFIX, fake_app, make_image, write_fake_model_file
 
 from modelhub.errors import ConfigError, IntegrityError
-from modelhub.host import build_api
 from modelhub.model_source import resolve_model_source
 from modelhub.settings import load_settings
+from modelhubapi.service import build_api
 
 DEST = "contrib_src/model/mobilenetv2-12-int8.onnx"
 

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from reliability_support import FAKE_INFERENCE_PREFIX, write_fake_model_file
 
-from modelhub.host import ModelHost, build_api
+from modelhub.host import ModelHost
 from modelhub.settings import load_settings
-from modelhubapi.restapi import create_app
+from modelhubapi.app import create_app
+from modelhubapi.service import build_api
 
 SLOW_INIT = FAKE_INFERENCE_PREFIX + '''
 import os, time
@@ -52,7 +53,7 @@ def test_ready_only_after_load_and_warm_up(fake_package: Callable[..., Path]) ->
     package = fake_package("slow_init", inference=SLOW_INIT)
     # API requests wait for the load up to request_timeout, then get a 503.
     app = create_app(settings_for(package, request_timeout=0.2), background=True)
-    host: ModelHost = app.extensions["modelhub"]
+    host: ModelHost = app.extensions["modelhub"].host
     with app.test_client() as client:
         for _ in range(3):
             live = client.get("/v2/health/live")
@@ -114,7 +115,7 @@ def test_failed_warm_up_is_never_ready_and_says_why(fake_package: Callable[..., 
                                                     caplog: pytest.LogCaptureFixture) -> None:
     package = fake_package("broken_warm_up", inference=BROKEN_WARM_UP)
     app = create_app(settings_for(package), background=True)
-    host: ModelHost = app.extensions["modelhub"]
+    host: ModelHost = app.extensions["modelhub"].host
     assert host.wait(10) is False
     with app.test_client() as client:
         ready = client.get("/v2/health/ready")

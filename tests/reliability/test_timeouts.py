@@ -105,29 +105,23 @@ def test_concurrent_requests_queue_within_the_timeout(sleepy: Path) -> None:
 @pytest.mark.model
 def test_real_model_with_a_tiny_timeout(int8_model: Path) -> None:
     """The real onnxruntime session is stopped by its RunOptions and serves again afterwards."""
-    from modelhub.host import build_api
+    from modelhub.dataplane import DataPlane
     from modelhub.settings import load_settings
-    from modelhubapi.pythonapi import ModelHubAPI
+    from modelhubapi.service import ModelHubService, build_api
 
     api = build_api(load_settings({"model_file": str(int8_model)}, environ={}))
     sample = api.sample_path("cat_chelsea.png").read_bytes()
     expected = api.predict(sample, top=3)["output"]
     tiny = load_settings({"model_file": str(int8_model), "request_timeout": 0.0005}, environ={})
-    model = api.model
-    saved = model._timeout
-    try:
-        model._timeout = tiny.request_timeout  # the runner's own deadline (RunOptions.terminate)
-        hurried = ModelHubAPI(model, api.contrib_src_dir, tiny, api.source)
-        statuses = []
-        for _ in range(3):
-            try:
-                hurried.predict(sample, top=3)
-                statuses.append(200)
-            except (InferenceTimeout, NotReady) as error:
-                statuses.append(error.status)
-        assert set(statuses) <= {503, 504} and 504 in statuses, statuses
-    finally:
-        model._timeout = saved
+    hurried = ModelHubService(DataPlane(api.model, api.contrib_src_dir, api.plane.config, tiny, api.source))
+    statuses = []  # the request deadline stops the onnxruntime run through its RunOptions
+    for _ in range(3):
+        try:
+            hurried.predict(sample, top=3)
+            statuses.append(200)
+        except (InferenceTimeout, NotReady) as error:
+            statuses.append(error.status)
+    assert set(statuses) <= {503, 504} and 504 in statuses, statuses
     time.sleep(0.2)
     assert api.predict(sample, top=3)["output"] == expected  # the shared session recovered
 

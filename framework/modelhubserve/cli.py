@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import ModelHubError
-from .settings import Settings, load_settings
+from modelhub import __version__
+from modelhub.errors import ModelHubError
+from modelhub.settings import Settings, load_settings
 
 log = logging.getLogger("modelhub")
 
@@ -62,7 +62,7 @@ def _print(text: str) -> None:
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> int:
-    from .host import build_api
+    from modelhubapi.service import build_api
 
     if args.top < 1:
         raise ModelHubError("--top must be at least 1")
@@ -98,7 +98,7 @@ def _format_text(name: str, response: dict[str, Any]) -> str:
 
 
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
-    from .fetch import fetch_all
+    from modelhub.fetch import fetch_all
 
     for file, downloaded in fetch_all(settings.root, args.variants):
         log.info("%s %s (sha256 %s)", "downloaded" if downloaded else "already present", file.dest, file.sha256)
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if args.command == "serve":
-            from .serve import serve
+            from .production import serve
 
             serve(settings)
             return 0

@@ -1,4 +1,4 @@
-"""Connections spread evenly over the workers (modelhub.balance)."""
+"""Connections spread evenly over the workers (modelhubserve.balance)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from modelhub import balance
-from modelhub.balance import ConnectionTable
+from modelhubserve import balance
+from modelhubserve.balance import ConnectionTable
 
 
 def test_table_points_new_connections_at_the_least_loaded_worker() -> None:

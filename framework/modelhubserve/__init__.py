@@ -1,0 +1,1 @@
+"""Serving: the ``modelhub`` command and the production server that runs the REST app."""

@@ -1,0 +1,64 @@
+"""``modelhub serve``: verify and load the model once, then serve the REST app with the production server.
+
+Before any worker starts, the model file is verified and the model is loaded and warmed up once
+(in a child process), so that a bad file or package stops the server with one clear line.  Each
+worker then loads its own onnxruntime session in the background; health routes answer meanwhile,
+API requests wait for the load.  Array outputs go to one folder that every worker serves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import shutil
+import tempfile
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from modelhub.errors import ConfigError
+from modelhub.host import load
+from modelhub.settings import Settings
+
+from .gunicorn_app import serve_app
+
+log = logging.getLogger(__name__)
+
+
+def preflight(settings: Settings) -> None:
+    """Verify, load and warm up the model once in a short-lived child process.
+
+    A bad model file or contributor package raises its :class:`ModelHubError` here, before
+    gunicorn starts, so the server refuses to start with one clear line.  The child exits
+    afterwards, so the master holds no model memory that the workers would inherit.
+    """
+    context = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            pool.submit(_load_and_forget, settings).result()
+    except BrokenProcessPool:
+        raise ConfigError("the process loading the model died (crash or out of memory); see the log") from None
+
+
+def _load_and_forget(settings: Settings) -> None:
+    load(settings)
+
+
+def serve(settings: Settings) -> None:
+    """Preflight, then serve the model described by ``settings`` until SIGTERM/SIGINT."""
+    from modelhubapi.app import create_app
+
+    preflight(settings)
+    made = None
+    if settings.output_dir is None:  # one folder for all workers, made by the first that saves an output
+        made = Path(tempfile.gettempdir()) / f"modelhub-output-{uuid.uuid4().hex}"
+        settings = dataclasses.replace(settings, output_dir=made)
+    log.info("serving on http://%s:%s with %d worker(s) x %d thread(s)", settings.host, settings.port,
+             settings.effective_workers(), settings.threads)
+    try:
+        serve_app(lambda: create_app(settings, background=True), settings)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .imageConverter import ImageConverter, as_nchw
+from modelhub.errors import InvalidInput
+
+from .imageConverter import ImageConverter
 
 
 class NumpyToNumpyConverter(ImageConverter):
-    """A [H, W], [C, H, W] or [N, C, H, W] array to float32 [N, C, H, W]."""
+    """Pass-through for numpy arrays: returns the given array itself, shape and dtype unchanged."""
 
-    def _convert(self, image: np.ndarray) -> np.ndarray:
-        if not isinstance(image, np.ndarray):
-            raise TypeError("not a numpy array")
-        return as_nchw(image, channels_last=False)
+    def _convert(self, image: Any) -> np.ndarray:
+        if isinstance(image, np.ndarray):
+            return image
+        raise InvalidInput('Image is not of type "np.ndarray".')

@@ -4,16 +4,26 @@ from typing import Any
 
 import numpy as np
 
-from .imageConverter import ImageConverter, as_nchw
+from modelhub.errors import InvalidInput
+
+from .imageConverter import ImageConverter
 
 
 class SitkToNumpyConverter(ImageConverter):
-    """A SimpleITK image to float32 [1, C|Z, H, W] (optional extra)."""
+    """A SimpleITK image (an optional extra) to float32, with a batch axis in front.
+
+    The array is SimpleITK's own (``GetArrayFromImage``, axes reversed to z, y, x):
+    a 2-D image gives ``[1, 1, H, W]``, a 3-D volume ``[1, Z, H, W]``.  As in the
+    original engine, the components of a multi-component image stay last:
+    ``[1, H, W, C]`` for 2-D and ``[1, Z, H, W, C]`` for 3-D.
+    """
 
     def _convert(self, image: Any) -> np.ndarray:
-        import SimpleITK as sitk
+        import SimpleITK as sitk  # optional: absent means "this converter cannot help"
 
         if not isinstance(image, sitk.Image):
-            raise TypeError("not a SimpleITK image")
+            raise InvalidInput('Image is not of type "SimpleITK.Image".')
         array = sitk.GetArrayFromImage(image)
-        return as_nchw(array, channels_last=image.GetNumberOfComponentsPerPixel() > 1)
+        if array.ndim == 2:
+            array = array[np.newaxis]
+        return array[np.newaxis].astype(np.float32)

@@ -1,8 +1,17 @@
-"""Image loaders form a chain of responsibility: each tries, and passes on what it cannot load."""
+"""Image loaders form a chain of responsibility: each tries, and passes on what it cannot load.
+
+:meth:`ImageLoader.load` tries its own ``_load`` and hands the input to the successor
+when that fails; when no loader of the chain can load it, it raises
+:class:`~modelhub.errors.InvalidInput` (an ``OSError``, as the original engine's ``IOError``).
+The loader that loads the input then checks the image against the model's
+``dim_limits`` and raises :class:`~modelhub.errors.ImageDimensionsError` (also an
+``OSError``) when its dimensions break them.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from modelhub.errors import ImageDimensionsError, InvalidInput
@@ -10,9 +19,9 @@ from modelhub.errors import ImageDimensionsError, InvalidInput
 AXES = ("channels", "height", "width")
 
 
-def dim_limits(config: dict[str, Any], input_id: str | None = None) -> list[dict[str, int]] | None:
+def dim_limits(config: dict[str, Any] | None, input_id: str | None = None) -> list[dict[str, int]] | None:
     """The ``dim_limits`` of an input: ``input.<id>``, ``input.single``, then the older ``input``."""
-    io_input = config.get("model", {}).get("io", {}).get("input", {})
+    io_input = ((config or {}).get("model") or {}).get("io", {}).get("input", {})
     for key in (input_id, "single"):
         if key and isinstance(io_input.get(key), dict) and "dim_limits" in io_input[key]:
             return list(io_input[key]["dim_limits"])
@@ -20,19 +29,26 @@ def dim_limits(config: dict[str, Any], input_id: str | None = None) -> list[dict
     return list(limits) if limits else None
 
 
-def check_dim_limits(dims: tuple[int, ...], limits: list[dict[str, int]] | None) -> None:
-    """Raise :class:`ImageDimensionsError` when ``dims`` (channels, height, width) break ``limits``."""
+def check_dim_limits(dims: Sequence[int], limits: list[dict[str, int]] | None) -> None:
+    """Raise :class:`ImageDimensionsError` when ``dims`` break ``limits``.
+
+    As in the original engine, the first three entries of ``dims`` (channels or z,
+    height, width) are checked against the first three limits; ``min`` and ``max``
+    are inclusive and an absent one is no bound.
+    """
     if not limits:
         return
-    for axis, (size, limit) in enumerate(zip(dims, limits, strict=False)):
+    dims = tuple(int(d) for d in dims)
+    for axis, (size, limit) in enumerate(zip(dims[: len(AXES)], limits[: len(AXES)], strict=False)):
+        if not isinstance(limit, dict):
+            continue
         low, high = limit.get("min"), limit.get("max")
         if (low is not None and size < low) or (high is not None and size > high):
-            name = AXES[axis] if axis < len(AXES) else f"axis {axis}"
             bound = f"at least {low}" if low is not None and size < low else f"at most {high}"
-            shown = "x".join(str(d) for d in dims)
+            shown = "x".join(str(d) for d in dims[: len(AXES)])
             raise ImageDimensionsError(
                 f"image dimensions (channels x height x width) {shown} do not comply with the "
-                f"model's input requirements: {name} must be {bound}, not {size}"
+                f"model's input requirements: {AXES[axis]} must be {bound}, not {size}"
             )
 
 
@@ -42,28 +58,47 @@ def describe_input(input: Any) -> str:
     return f'input of type "{type(input).__name__}"'
 
 
-class ImageLoader:
-    """Abstract loader.  Subclasses implement ``_load`` and ``_getImageDimensions``."""
+def _position(input: Any) -> int | None:
+    """Where a seekable binary stream stands, so that the next loader can start from there."""
+    try:
+        return int(input.tell()) if hasattr(input, "seek") and hasattr(input, "read") else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
-    def __init__(self, config: dict[str, Any], successor: ImageLoader | None = None) -> None:
+
+class ImageLoader:
+    """Abstract loader.  Subclasses implement ``_load`` and ``_getImageDimensions``.
+
+    Args:
+        config: the model's configuration (its ``config.json``), read for ``dim_limits``.
+        successor: the next loader of the chain, tried when this one cannot load an input.
+    """
+
+    def __init__(self, config: dict[str, Any] | None, successor: ImageLoader | None = None) -> None:
         self._config = config
         self._successor = successor
 
-    def setSuccessor(self, successor: ImageLoader) -> None:
-        """Append ``successor`` to the end of the chain."""
-        if self._successor is None:
-            self._successor = successor
-        else:
-            self._successor.setSuccessor(successor)
+    def setSuccessor(self, successor: ImageLoader | None) -> None:
+        """Make ``successor`` the next loader of the chain (it replaces any previous one)."""
+        self._successor = successor
 
     def load(self, input: Any, id: str | None = None) -> Any:
-        """Load ``input`` with this loader or a successor; check it against ``dim_limits``."""
+        """Load ``input`` with this loader or a successor; check it against ``dim_limits``.
+
+        ``id`` names the input of a multi-input model (its key in ``model.io.input``).
+        """
+        start = _position(input)
         try:
             image = self._load(input)
         except Exception as error:
             if self._successor is not None:
+                if start is not None:
+                    try:
+                        input.seek(start)
+                    except (OSError, ValueError):  # closed by the loader that failed
+                        pass
                 try:
-                    return self._successor.load(input, id)
+                    return self._successor.load(input, id=id)
                 except InvalidInput:
                     if isinstance(error, InvalidInput):  # e.g. Pillow knew the format but the data is corrupt
                         raise error from None
@@ -75,11 +110,13 @@ class ImageLoader:
         return image
 
     def _load(self, input: Any) -> Any:
+        """Load ``input``; raise for an input this loader cannot load."""
         raise NotImplementedError("This is a method of an abstract class.")
 
     def _checkConfigCompliance(self, image: Any, id: str | None = None) -> None:
-        check_dim_limits(tuple(self._getImageDimensions(image)), dim_limits(self._config, id))
+        """Raise :class:`ImageDimensionsError` when ``image`` breaks the ``dim_limits`` of input ``id``."""
+        check_dim_limits(self._getImageDimensions(image), dim_limits(self._config, id))
 
-    def _getImageDimensions(self, image: Any) -> list[int]:
-        """(channels, height, width) of a loaded image."""
+    def _getImageDimensions(self, image: Any) -> Sequence[int]:
+        """The dimensions of a loaded image, channels (or z) first: ``[channels, height, width]``."""
         raise NotImplementedError("This is a method of an abstract class.")

@@ -1,4 +1,9 @@
-"""Loads images with Pillow from a path, bytes, a binary file object or an opened image."""
+"""Loads common 2-D image formats (PNG, JPEG, ...) with Pillow.
+
+Accepts a path, the file's bytes, a binary file object or an opened image, and
+decodes it fully: truncated or corrupt data raises :class:`~modelhub.errors.InvalidInput`.
+Its dimensions are ``[bands, height, width]``.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +34,9 @@ def open_image(input: Any) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
-        raise InvalidInput(f"the image could not be decoded ({image.format or 'unknown'} data is "
-                           f"truncated or corrupt)") from error
+        raise InvalidInput(
+            f"the image could not be decoded ({image.format or 'unknown'} data is truncated or corrupt)"
+        ) from error
     return image
 
 

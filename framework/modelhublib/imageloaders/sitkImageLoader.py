@@ -1,4 +1,10 @@
-"""Loads medical image formats with SimpleITK, an optional extra (``pip install .[sitk]``)."""
+"""Loads medical image formats with SimpleITK, an optional extra (``pip install .[sitk]``).
+
+Accepts a path, a list of paths (a series, e.g. DICOM slices, read as one volume)
+or an opened ``SimpleITK.Image``.  As in the original engine, its dimensions are
+the image size reversed, ``[z, height, width]``, with ``z = 1`` for a 2-D image
+(the components of a multi-component image are not counted).
+"""
 
 from __future__ import annotations
 
@@ -14,13 +20,14 @@ class SitkImageLoader(ImageLoader):
 
         if isinstance(input, sitk.Image):
             return input
-        if not isinstance(input, (str, os.PathLike)):
-            raise TypeError("SimpleITK loads files only")
-        return sitk.ReadImage(os.fspath(input))
+        if isinstance(input, (str, os.PathLike)):
+            return sitk.ReadImage(os.fspath(input))
+        if isinstance(input, (list, tuple)) and input and all(isinstance(item, (str, os.PathLike)) for item in input):
+            return sitk.ReadImage([os.fspath(item) for item in input])
+        raise TypeError("SimpleITK loads files only")
 
     def _getImageDimensions(self, image: Any) -> list[int]:
-        size = list(image.GetSize())  # x, y[, z]
-        channels = image.GetNumberOfComponentsPerPixel()
-        if len(size) == 3:
-            return [size[2], size[1], size[0]]
-        return [channels, size[1], size[0]]
+        size = [int(extent) for extent in image.GetSize()]  # x, y[, z[, t]]
+        if len(size) == 2:
+            size.append(1)
+        return size[::-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import queue
 import statistics
 import sys
 import time
@@ -100,7 +101,17 @@ def throughput(contrib_dir: Path, model_file: Path, data: bytes, processes: int,
     ]
     for worker in workers:
         worker.start()
-    rates = [results.get(timeout=seconds + 120) for _ in workers]
+    rates: list[tuple[float, float]] = []
+    deadline = time.monotonic() + seconds + 120
+    while len(rates) < processes:
+        try:
+            rates.append(results.get(timeout=0.5))
+        except queue.Empty:
+            failed = [worker.exitcode for worker in workers if worker.exitcode not in (None, 0)]
+            if failed or time.monotonic() > deadline:  # a dead worker leaves the others waiting at the barrier
+                for worker in workers:
+                    worker.terminate()
+                raise RuntimeError(f"in-process workers failed (exit codes {failed}) or timed out") from None
     for worker in workers:
         worker.join()
     return sum(rate for rate, _ in rates), statistics.mean(cpu for _, cpu in rates) * 1000

@@ -1,8 +1,8 @@
 """The in-process ceiling: decode + preprocessing + onnxruntime + postprocessing + JSON in a loop, no HTTP.
 
 It runs the same functions the server runs for one upload (the contributor package's
-preprocessing, ``modelhub.runtime.OnnxRunner`` with the server's session options, the
-package's ``computeOutput`` and the server's JSON encoder), without Flask, gunicorn,
+preprocessing, ``modelhub.runtime.OnnxSession`` with the server's session options, the
+package's ``computeOutput`` and the server's JSON encoder, orjson), without Flask, gunicorn,
 validation or the network, in ``processes`` processes of ``threads`` onnxruntime threads.
 """
 
@@ -26,24 +26,25 @@ class Pipeline:
     def __init__(self, contrib_dir: Path, model_file: Path, threads: int) -> None:
         if str(contrib_dir) not in sys.path:
             sys.path.insert(0, str(contrib_dir))
+        import orjson  # the server's JSON encoder (Flask's JSON provider uses it)
         import processing  # the contributor package's preprocessing (contrib_src/processing.py)
         from PIL import Image
-
-        from modelhub.runtime import OnnxRunner
-
-        try:
-            from modelhub.fastjson import dumps
-        except ImportError:  # older tree: the standard library encoder
-            import json
-
-            def dumps(value: Any) -> bytes:
-                return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
         self._image = Image
         self._processing = processing
         self._processor = processing.ImageProcessor({})
-        self._runner = OnnxRunner(model_file, intra_op_threads=threads, inter_op_threads=1)
-        self._dumps = dumps
+        self._dumps = orjson.dumps
+        try:
+            from modelhub.runtime import OnnxSession
+        except ImportError:  # a tree from before the engine's batch contract (for bench/ab.py)
+            from modelhub.runtime import OnnxRunner  # type: ignore[attr-defined]
+
+            runner = OnnxRunner(model_file, intra_op_threads=threads, inter_op_threads=1)
+            self.run = runner.run
+        else:
+            session = OnnxSession(model_file, intra_op_threads=threads, inter_op_threads=1)
+            name, logits = session.inputs[0].name, session.output_names[0]
+            self.run = lambda batch: session.run({name: batch})[logits]
 
     def stages(self, data: bytes) -> tuple[float, ...]:
         """Run one image; return the seconds each stage took."""
@@ -53,7 +54,7 @@ class Pipeline:
         t1 = time.perf_counter()
         batch = self._processing.preprocess_image(image)
         t2 = time.perf_counter()
-        logits = self._runner.run(batch)
+        logits = self.run(batch)
         t3 = time.perf_counter()
         labels = self._processor.computeOutput(logits)
         self._dumps({"output": [{"prediction": labels, "shape": [len(labels)], "type": "label_list"}]})

@@ -39,13 +39,14 @@ BOUNDARY = "modelhub-bench-layers"
 
 
 def layers(model_file: Path, data: bytes) -> dict[str, Callable[[], object]]:
-    from modelhub.host import ModelHost, build_api
+    from modelhub.host import ModelHost
     from modelhub.settings import load_settings
-    from modelhubapi.restapi import create_app
+    from modelhubapi.app import create_app
+    from modelhubapi.service import build_api
 
     settings = load_settings({"model_file": str(model_file)})
     api = build_api(settings)
-    app = create_app(settings, host=ModelHost(settings, api))
+    app = create_app(settings, host=ModelHost(settings, api.plane))
     pipeline = inprocess.Pipeline(bench_run.CONTRIB, model_file, threads=1)
     body = load.multipart_body(data, "photo.jpg", BOUNDARY)
 
@@ -64,8 +65,7 @@ def layers(model_file: Path, data: bytes) -> dict[str, Callable[[], object]]:
 
     return {
         "pipeline": lambda: pipeline.stages(data),
-        "model.infer": lambda: api.model.infer(data),
-        "executor": lambda: api._executor.infer(data),
+        "dataplane": lambda: api.plane.infer([data]),
         "api.predict": lambda: api.predict(data),
         "wsgi": wsgi,
     }

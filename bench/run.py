@@ -83,7 +83,7 @@ def top1_agreement(models: dict[str, Path], images: list[Path]) -> dict[str, Any
 
             with Image.open(image) as opened:
                 batch = pipeline._processing.preprocess_image(opened)
-            tops[name].append(int(np.argmax(pipeline._runner.run(batch))))
+            tops[name].append(int(np.argmax(pipeline.run(batch))))
     result: dict[str, Any] = {"images": [p.name for p in images], "top1": tops}
     if "int8" in tops and "float" in tops:
         same = sum(a == b for a, b in zip(tops["int8"], tops["float"], strict=True))

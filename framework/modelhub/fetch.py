@@ -20,7 +20,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from modelhub.errors import ConfigError, IntegrityError, ModelHubError
+
+from .progress import Progress, is_tty
 
 logger = logging.getLogger(__name__)
 
@@ -135,47 +136,6 @@ def verify_file(path: Path, expected_sha256: str, expected_size: int | None = No
         raise IntegrityError(f"{path}: sha256 mismatch: expected {expected}, actual {actual}")
 
 
-class _Progress:
-    """A one-line text progress bar redrawn with carriage returns."""
-
-    def __init__(self, stream: TextIO, name: str, total: int | None) -> None:
-        self.stream, self.name, self.total = stream, name, total
-        self.start = self.last = time.monotonic()
-        self.drawn = self.closed = False
-
-    def update(self, done: int, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-6) / 1e6
-        if self.total:
-            pct = 100.0 * done / self.total
-            filled = int(30 * done / self.total)
-            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {pct:5.1f}% "
-            amount = f"{done / 1e6:.1f}/{self.total / 1e6:.1f} MB"
-        else:
-            bar, amount = "", f"{done / 1e6:.1f} MB"
-        self.stream.write(f"\r{self.name} {bar}{amount} {rate:.1f} MB/s")
-        self.stream.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        """End the bar's line (also after an error), once."""
-        if self.drawn and not self.closed:
-            self.stream.write("\n")
-            self.stream.flush()
-        self.closed = True
-
-
-def _is_tty(stream: TextIO) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if callable(isatty) else False
-    except (OSError, ValueError):
-        return False
-
-
 def download(
     file: ModelFile,
     *,
@@ -197,7 +157,7 @@ def download(
         logger.warning("%s has sha256 %s, expected %s: downloading again", dest, actual, file.sha256)
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    show = _is_tty(stream) if progress is None else progress
+    show = is_tty(stream) if progress is None else progress
     logger.info("downloading %s from %s", file.name, file.src_url)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{file.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -229,12 +189,12 @@ def _copy_url(file: ModelFile, out: Any, timeout: float, stream: TextIO | None) 
     """Stream ``file.src_url`` into ``out``; return (sha256, byte count)."""
     request = urllib.request.Request(file.src_url, headers={"User-Agent": USER_AGENT})
     digest, done = hashlib.sha256(), 0
-    bar: _Progress | None = None
+    bar: Progress | None = None
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else file.size
-            bar = _Progress(stream, file.name, total) if stream is not None else None
+            bar = Progress(stream, file.name, total) if stream is not None else None
             while chunk := response.read(CHUNK_SIZE):
                 digest.update(chunk)
                 out.write(chunk)

@@ -40,13 +40,19 @@ class LegacyModel:
 
 
 def split_outputs(result: Any, n_outputs: int) -> list[Any]:
-    """One entry per configured output, accepting the shapes the original engine accepted."""
+    """The values of the first configured outputs, accepting the shapes the original engine accepted.
+
+    With one output, the result is that output (also when wrapped in a list of one); with several,
+    a list of at most that many values (the original answered only those it got), or one value.
+    """
     if n_outputs == 1:
         single = isinstance(result, (list, tuple)) and len(result) == 1
         if single and isinstance(result[0], (list, tuple, np.ndarray)):
             return [result[0]]
         return [result]
-    if not isinstance(result, (list, tuple)) or len(result) != n_outputs:
+    if not isinstance(result, (list, tuple)):
+        return [result]
+    if not 1 <= len(result) <= n_outputs:
         raise ModelFailure(f"the model returned a result that does not match its {n_outputs} configured outputs")
     return list(result)
 
@@ -69,7 +75,7 @@ def label_scores(prediction: Any) -> LabelScores:
 def outputs_of(result: Any, specs: Sequence[OutputSpec]) -> dict[str, Output]:
     """The configured outputs of what ``infer`` returned, by output name."""
     outputs: dict[str, Output] = {}
-    for value, spec in zip(split_outputs(result, len(specs)), specs, strict=True):
+    for value, spec in zip(split_outputs(result, len(specs)), specs, strict=False):
         if spec.type == LABEL_LIST:
             outputs[spec.name] = label_scores(value)
         elif isinstance(value, np.generic):

@@ -59,6 +59,8 @@ def modelhub_response(prediction: Prediction, config: ModelConfig, *, started: f
     values = prediction.outputs[0]
     output = []
     for spec in config.outputs:
+        if spec.name not in values:  # an original-style model may answer fewer outputs than configured
+            continue
         encoded, shape = encode_output(values[spec.name], top=top, store=store, url_root=url_root)
         output.append({"prediction": encoded, "shape": shape, "type": spec.type, "name": spec.name,
                        "description": spec.description})

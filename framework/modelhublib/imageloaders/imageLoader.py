@@ -14,9 +14,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from modelhub.errors import ImageDimensionsError, InvalidInput
-
-AXES = ("channels", "height", "width")
+from modelhub.config import AXES, DimLimit
+from modelhub.config import check_dim_limits as engine_check_dim_limits
+from modelhub.errors import InvalidInput
 
 
 def dim_limits(config: dict[str, Any] | None, input_id: str | None = None) -> list[dict[str, int]] | None:
@@ -34,22 +34,14 @@ def check_dim_limits(dims: Sequence[int], limits: list[dict[str, int]] | None) -
 
     As in the original engine, the first three entries of ``dims`` (channels or z,
     height, width) are checked against the first three limits; ``min`` and ``max``
-    are inclusive and an absent one is no bound.
+    are inclusive and an absent one is no bound.  The engine's check does the work.
     """
     if not limits:
         return
-    dims = tuple(int(d) for d in dims)
-    for axis, (size, limit) in enumerate(zip(dims[: len(AXES)], limits[: len(AXES)], strict=False)):
-        if not isinstance(limit, dict):
-            continue
-        low, high = limit.get("min"), limit.get("max")
-        if (low is not None and size < low) or (high is not None and size > high):
-            bound = f"at least {low}" if low is not None and size < low else f"at most {high}"
-            shown = "x".join(str(d) for d in dims[: len(AXES)])
-            raise ImageDimensionsError(
-                f"image dimensions (channels x height x width) {shown} do not comply with the "
-                f"model's input requirements: {AXES[axis]} must be {bound}, not {size}"
-            )
+    axes = len(AXES)
+    bounds = [DimLimit(limit.get("min"), limit.get("max")) if isinstance(limit, dict) else DimLimit()
+              for limit in limits[:axes]]
+    engine_check_dim_limits(tuple(int(d) for d in dims[:axes]), bounds)
 
 
 def describe_input(input: Any) -> str:

@@ -17,6 +17,7 @@ setup(
         "flask>=3.0,<4",  # REST API
         "gunicorn>=25,<28",  # production WSGI server (modelhubserve.worker overrides gthread internals of 25-27)
         "orjson>=3.9,<4",  # encodes the 1000-entry label list about 20x faster than json (bench/RESULTS.md)
+        "python-multipart>=0.0.34,<0.1",  # multipart uploads: fastest maintained parser measured (bench/multipart.py)
     ],
     extras_require={
         "test": [

@@ -42,13 +42,6 @@ CAP_SECONDS = 2.0  # a hostile body that takes longer is stopped, shown as "> 20
 Parser = Callable[[bytes, str], bytes]
 
 
-def handwritten(body: bytes, boundary: str) -> bytes:
-    """The current hand-written parser (``bytes.find``)."""
-    from modelhubapi import multipart
-
-    return multipart.uploaded_file(body, boundary, LIMIT)
-
-
 def new_uploads(body: bytes, boundary: str) -> bytes:
     """The replacement module (python-multipart and its checks)."""
     from modelhubapi import uploads
@@ -137,7 +130,6 @@ def werkzeug_formparser(body: bytes, boundary: str) -> bytes:
 
 
 CANDIDATES: dict[str, Parser] = {
-    "hand-written multipart.uploaded_file": handwritten,
     "python-multipart MultipartParser": python_multipart,
     "streaming-form-data": streaming_form_data,
     "werkzeug sansio MultipartDecoder": werkzeug_decoder,

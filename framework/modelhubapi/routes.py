@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from modelhub.errors import BadRequest, UnsupportedMediaType
 from modelhub.host import ModelHost
 
-from . import multipart
+from . import uploads
 from .codec import parse_top
 from .service import ModelHubService
 
@@ -122,7 +122,7 @@ def _uploaded_bytes() -> bytes:
     body = stream.read()
     stream.read(1)
     limit = current_app.config["MODELHUB_SETTINGS"].max_upload_bytes
-    return multipart.uploaded_file(body, request.mimetype_params.get("boundary"), limit)
+    return uploads.uploaded_file(body, request.mimetype_params.get("boundary"), limit)
 
 
 @bp.get("/api/predict_sample")

@@ -125,7 +125,7 @@ class Server:
         return _children(self.process.pid)
 
     def cpu_seconds(self) -> float:
-        """CPU seconds of the gunicorn master and its workers so far."""
+        """CPU seconds of the server process (the front) and its workers so far."""
         total = 0.0
         for pid in [self.process.pid, *self.workers()]:
             try:

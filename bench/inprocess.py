@@ -2,7 +2,7 @@
 
 It runs the same functions the server runs for one upload (the contributor package's
 preprocessing, ``modelhub.runtime.OnnxSession`` with the server's session options, the
-package's ``computeOutput`` and the server's JSON encoder, orjson), without Flask, gunicorn,
+package's ``computeOutput`` and the server's JSON encoder, orjson), without Flask, the HTTP server,
 validation or the network, in ``processes`` processes of ``threads`` onnxruntime threads.
 """
 

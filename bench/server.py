@@ -26,12 +26,7 @@ def free_port() -> int:
 
 
 def modelhub_command() -> list[str]:
-    """``modelhub`` of this interpreter's environment (the Docker image's command).
-
-    With ``MODELHUB_BENCH_WORKER=gthread``, the same command with gunicorn's plain gthread worker.
-    """
-    if os.environ.get("MODELHUB_BENCH_WORKER") == "gthread":
-        return [sys.executable, str(Path(__file__).resolve().with_name("plain_gthread.py"))]
+    """``modelhub`` of this interpreter's environment (the Docker image's command)."""
     script = Path(sys.executable).with_name("modelhub")
     if script.exists():
         return [str(script)]
@@ -130,7 +125,7 @@ class Server:
         return _children(self.process.pid)
 
     def cpu_seconds(self) -> float:
-        """CPU seconds of the gunicorn master and its workers so far."""
+        """CPU seconds of the server process (the front) and its workers so far."""
         total = 0.0
         for pid in [self.process.pid, *self.workers()]:
             try:

@@ -87,7 +87,7 @@ def test_installs_pinned_requirements_then_the_project_without_cache() -> None:
             if line and not line.startswith("#")]
     assert pins and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line) for line in pins), pins
     names = {line.split("==")[0].lower() for line in pins}
-    assert {"onnxruntime", "numpy", "pillow", "flask", "gunicorn"} <= names
+    assert {"onnxruntime", "numpy", "pillow", "flask", "h11"} <= names
 
 
 def test_fetches_models_at_build_as_root_then_drops_privileges() -> None:

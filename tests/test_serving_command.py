@@ -55,4 +55,4 @@ def test_image_command_serves_predictions(start_server, int8_model: Path) -> Non
     assert config["model"]["file"]["verified"] is True
     assert config["model"]["file"]["sha256"] == sha256_of(int8_model)
     log = server.log()
-    assert "gunicorn" in log.lower() and "development server" not in log.lower()
+    assert "modelhub server listening" in log.lower() and "development server" not in log.lower()

@@ -35,11 +35,15 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 0  # 0: one per CPU core available to the process
-    threads: int = 4  # request threads per worker (inference itself is serialised per session)
     intra_op_threads: int = 1  # onnxruntime threads per session
     inter_op_threads: int = 1
-    request_timeout: float = 30.0  # seconds an inference may take before a 504
+    request_timeout: float = 30.0  # seconds a request may take before a 504 (or wait for a worker: 503)
     graceful_timeout: float = 30.0  # seconds in-flight requests get after SIGTERM
+    header_timeout: float = 10.0  # seconds a client has to send the request line and headers (then 408)
+    body_timeout: float = 10.0  # seconds a body may take before it must keep up min_body_rate (then 408)
+    min_body_rate: float = 16384.0  # bytes per second a request body must arrive at after body_timeout
+    keepalive_timeout: float = 5.0  # seconds a kept-alive connection may idle between requests
+    max_connections: int = 1000  # open connections; more are answered 503 at once
     max_upload_bytes: int = 20 * MIB
     max_image_pixels: int = 64_000_000  # checked from the image header, before decoding
     allow_origin: str = "*"  # Access-Control-Allow-Origin; empty string disables the header
@@ -131,10 +135,12 @@ def _validate(s: Settings) -> None:
     checks = [
         (1 <= s.port <= 65535, f"port must be 1-65535, not {s.port}"),
         (s.workers >= 0, "workers must be >= 0 (0 = one per core)"),
-        (s.threads >= 1, "threads must be >= 1"),
         (s.intra_op_threads >= 0 and s.inter_op_threads >= 0, "onnxruntime thread counts must be >= 0"),
         (s.request_timeout > 0, "request_timeout must be > 0"),
         (s.graceful_timeout >= 0, "graceful_timeout must be >= 0"),
+        (min(s.header_timeout, s.body_timeout, s.keepalive_timeout, s.min_body_rate) > 0,
+         "header_timeout, body_timeout, keepalive_timeout and min_body_rate must be > 0"),
+        (s.max_connections >= 1, "max_connections must be >= 1"),
         (s.max_upload_bytes > 0, "max_upload_bytes must be > 0"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
         (s.model_sha256 is None or len(s.model_sha256) == 64, "model_sha256 must be 64 hex digits"),

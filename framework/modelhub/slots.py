@@ -14,10 +14,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import InferenceTimeout, NotReady
 
@@ -27,11 +28,11 @@ T = TypeVar("T")
 
 
 class Deadline:
-    """``seconds`` from now (``None``: no limit)."""
+    """``seconds`` from ``start`` (a ``time.monotonic()`` value; default now); ``None``: no limit."""
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, start: float | None = None) -> None:
         self.seconds = seconds
-        self.end = None if seconds is None else time.monotonic() + seconds
+        self.end = None if seconds is None else (time.monotonic() if start is None else start) + seconds
 
     def remaining(self) -> float | None:
         """Seconds left (at least 0), or ``None`` without a limit."""
@@ -69,6 +70,12 @@ class Cancel:
 
 
 _current: contextvars.ContextVar[Cancel | None] = contextvars.ContextVar("modelhub_cancel", default=None)
+_abandoned: set[concurrent.futures.Future[Any]] = set()  # calls given up on that could not be stopped
+
+
+def abandoned() -> int:
+    """How many model calls of this process were given up on and still run, holding their slots."""
+    return len(_abandoned)
 
 
 def on_cancel(callback: Callable[[], None]) -> Callable[[], None]:
@@ -84,11 +91,18 @@ class InferenceSlots:
     """At most ``slots`` model calls at a time, each bounded by the caller's :class:`Deadline`."""
 
     def __init__(self, slots: int = 1) -> None:
-        self._free = threading.BoundedSemaphore(slots)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots, thread_name_prefix="inference")
+        self._slots = slots
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._free = threading.BoundedSemaphore(self._slots)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="inference")
 
     def run(self, call: Callable[[], T], deadline: Deadline) -> tuple[T, float, float]:
         """``call()`` in a slot; returns its result, the seconds waited for the slot and the seconds it ran."""
+        if self._pid != os.getpid():  # a forked worker: the parent's threads did not come along
+            self._start()
         asked = time.perf_counter()
         wait = deadline.remaining()
         if not self._free.acquire(timeout=-1 if wait is None else wait):
@@ -107,6 +121,8 @@ class InferenceSlots:
             stopped = cancel.fire()
             how = "stopped" if stopped else "abandoned"
             if not stopped:
+                _abandoned.add(future)
+                future.add_done_callback(_abandoned.discard)
                 log.error("inference overran the request timeout of %g s; answered 504 (the call finishes in "
                           "the background and holds its inference slot until then)", deadline.seconds)
             raise InferenceTimeout(f"inference took longer than {deadline.seconds:g} s and was {how}") from None

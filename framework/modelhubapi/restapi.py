@@ -35,6 +35,6 @@ class ModelHubRESTAPI:
 
     def start(self) -> None:
         """Serve with the production server on the configured host and port, until SIGTERM."""
-        from modelhubserve.gunicorn_app import serve_app
+        from modelhubserve.server import serve_app
 
         serve_app(lambda: self.app, self.settings)

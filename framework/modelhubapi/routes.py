@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file
 
 from modelhub.errors import BadRequest, UnsupportedMediaType
 from modelhub.host import ModelHost
+from modelhub.slots import Deadline
 
 from . import uploads
 from .codec import parse_top
@@ -39,6 +40,14 @@ def _api() -> ModelHubService:
 
 def _top() -> int | None:
     return parse_top(request.args.get("top"))
+
+
+def _deadline() -> Deadline | None:
+    """The request's deadline from when the production server's front had it (else the engine's own)."""
+    received = request.environ.get("modelhub.received")
+    if not isinstance(received, float):
+        return None
+    return Deadline(current_app.config["MODELHUB_SETTINGS"].request_timeout, start=received)
 
 
 def _send(path: Path) -> Response:
@@ -106,8 +115,8 @@ def predict() -> Response:
         if not url:
             raise BadRequest("GET /api/predict needs ?fileurl=<http(s) URL>; to upload a file, POST it as "
                              "multipart/form-data in the field 'file'")
-        return jsonify(_api().predict_url(url, top=top, url_root=request.url_root))
-    return jsonify(_api().predict(_uploaded_bytes(), top=top, url_root=request.url_root))
+        return jsonify(_api().predict_url(url, top=top, url_root=request.url_root, deadline=_deadline()))
+    return jsonify(_api().predict(_uploaded_bytes(), top=top, url_root=request.url_root, deadline=_deadline()))
 
 
 def _uploaded_bytes() -> bytes:
@@ -130,7 +139,7 @@ def predict_sample() -> Response:
     name = request.args.get("filename")
     if not name:
         raise BadRequest("predict_sample needs ?filename=<name of a sample file>")
-    return jsonify(_api().predict_sample(name, top=_top(), url_root=request.url_root))
+    return jsonify(_api().predict_sample(name, top=_top(), url_root=request.url_root, deadline=_deadline()))
 
 
 @bp.get("/v2/health/live")

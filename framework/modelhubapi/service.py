@@ -11,6 +11,7 @@ from modelhub import inputs
 from modelhub.dataplane import DataPlane
 from modelhub.host import load
 from modelhub.settings import Settings
+from modelhub.slots import Deadline
 
 from .codec import modelhub_response
 from .outputs import OutputStore
@@ -68,19 +69,21 @@ class ModelHubService:
         return self.outputs.path(name)
 
     # -- prediction ------------------------------------------------------------------
-    def predict(self, input: Any, *, top: int | None = None, url_root: str = "",
-                inline_arrays: bool = False) -> dict[str, Any]:
+    def predict(self, input: Any, *, top: int | None = None, url_root: str = "", inline_arrays: bool = False,
+                deadline: Deadline | None = None) -> dict[str, Any]:
         """Predict on a file path, the bytes of a file, a multi-input dict, or a PIL image."""
         started = time.perf_counter()
-        prediction = self.plane.infer([input])
+        prediction = self.plane.infer([input], deadline=deadline)
         return modelhub_response(prediction, self.plane.config, started=started, top=top,
                                  store=None if inline_arrays else self.outputs, url_root=url_root)
 
-    def predict_sample(self, name: str, *, top: int | None = None, url_root: str = "") -> dict[str, Any]:
-        return self.predict(self.sample_path(name), top=top, url_root=url_root)
+    def predict_sample(self, name: str, *, top: int | None = None, url_root: str = "",
+                       deadline: Deadline | None = None) -> dict[str, Any]:
+        return self.predict(self.sample_path(name), top=top, url_root=url_root, deadline=deadline)
 
-    def predict_url(self, url: str, *, top: int | None = None, url_root: str = "") -> dict[str, Any]:
-        return self.predict(inputs.fetch(url, self.settings), top=top, url_root=url_root)
+    def predict_url(self, url: str, *, top: int | None = None, url_root: str = "",
+                    deadline: Deadline | None = None) -> dict[str, Any]:
+        return self.predict(inputs.fetch(url, self.settings), top=top, url_root=url_root, deadline=deadline)
 
 
 def build_api(settings: Settings) -> ModelHubService:

@@ -35,7 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    serve.add_argument("--threads", type=int, help="request threads per worker (default 4)")
     serve.add_argument("--allow-url-fetch", action="store_true", default=None,
                        help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST")
 
@@ -52,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("model_file", "model_sha256", "model_variant", "contrib_dir", "host", "port", "workers", "threads",
+    names = ("model_file", "model_sha256", "model_variant", "contrib_dir", "host", "port", "workers",
              "allow_url_fetch", "log_level")
     return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
 

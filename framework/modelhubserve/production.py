@@ -2,8 +2,9 @@
 
 Before any worker starts, the model file is verified and the model is loaded and warmed up once
 (in a child process), so that a bad file or package stops the server with one clear line.  Each
-worker then loads its own onnxruntime session in the background; health routes answer meanwhile,
-API requests wait for the load.  Array outputs go to one folder that every worker serves.
+worker then loads its own onnxruntime session and takes requests once it is ready; the front
+(:mod:`.server`) answers health probes meanwhile, and API requests wait for a ready worker.  Array
+outputs go to one folder that every worker serves.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from modelhub.errors import ConfigError
 from modelhub.host import load
 from modelhub.settings import Settings
 
-from .gunicorn_app import serve_app
+from .server import bind, serve_app
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def preflight(settings: Settings) -> None:
     """Verify, load and warm up the model once in a short-lived child process.
 
     A bad model file or contributor package raises its :class:`ModelHubError` here, before
-    gunicorn starts, so the server refuses to start with one clear line.  The child exits
+    any worker starts, so the server refuses to start with one clear line.  The child exits
     afterwards, so the master holds no model memory that the workers would inherit.
     """
     context = multiprocessing.get_context("fork")
@@ -50,15 +51,14 @@ def serve(settings: Settings) -> None:
     """Preflight, then serve the model described by ``settings`` until SIGTERM/SIGINT."""
     from modelhubapi.app import create_app
 
+    sock = bind(settings.host, settings.port)  # a port in use is said before anything loads
     preflight(settings)
     made = None
     if settings.output_dir is None:  # one folder for all workers, made by the first that saves an output
         made = Path(tempfile.gettempdir()) / f"modelhub-output-{uuid.uuid4().hex}"
         settings = dataclasses.replace(settings, output_dir=made)
-    log.info("serving on http://%s:%s with %d worker(s) x %d thread(s)", settings.host, settings.port,
-             settings.effective_workers(), settings.threads)
     try:
-        serve_app(lambda: create_app(settings, background=True), settings)
+        serve_app(lambda: create_app(settings), settings, sock)  # each worker loads its model, then takes requests
     finally:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)

@@ -26,7 +26,7 @@ def test_environment_then_flags() -> None:
 
 
 @pytest.mark.parametrize("env", [{"MODELHUB_PORT": "http"}, {"MODELHUB_PORT": "70000"},
-                                 {"MODELHUB_ALLOW_URL_FETCH": "maybe"}, {"MODELHUB_THREADS": "0"},
+                                 {"MODELHUB_ALLOW_URL_FETCH": "maybe"}, {"MODELHUB_MAX_CONNECTIONS": "0"},
                                  {"MODELHUB_MODEL_SHA256": "abc"}])
 def test_bad_values_are_clear_errors(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError) as info:

@@ -1,4 +1,4 @@
-"""SIGTERM to the gunicorn master while requests are in flight: every one of them finishes with 200."""
+"""SIGTERM to the server while requests are in flight: every one of them finishes with 200."""
 
 from __future__ import annotations
 

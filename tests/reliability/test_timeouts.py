@@ -139,3 +139,23 @@ def test_production_server_answers_504_and_keeps_serving(start_server: Callable[
     fast = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(0))}, timeout=10)
     assert fast.status_code == 200
     assert server.process.poll() is None
+
+
+@pytest.mark.server
+def test_a_request_past_its_deadline_stops_holding_its_worker(start_server: Callable[..., Any], sleepy: Path) -> None:
+    """An inference that cannot be stopped (a sleeping contributor model) is answered 504 at the deadline; its
+    worker is killed and replaced soon after, and the other worker serves everyone meanwhile."""
+    import requests
+
+    server = start_server("--contrib", str(sleepy), "--model-file", str(sleepy / "model" / "fake.onnx"),
+                          "--workers", "2", env={"MODELHUB_REQUEST_TIMEOUT": "1"})
+    started = time.monotonic()
+    slow = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(20))}, timeout=30)
+    assert slow.status_code == 504 and time.monotonic() - started < 2.5, slow.text
+    statuses = []
+    while time.monotonic() - started < 9:
+        fast = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(0))}, timeout=10)
+        statuses.append(fast.status_code)
+        time.sleep(0.1)
+    assert set(statuses) == {200} and len(statuses) > 20
+    assert "killed and replaced" in server.log()

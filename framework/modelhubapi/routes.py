@@ -41,6 +41,12 @@ def _top() -> int | None:
     return parse_top(request.args.get("top"))
 
 
+def _url_root() -> str:
+    """The base of the absolute URLs the server builds: ``MODELHUB_PUBLIC_URL``, else the request's own root."""
+    public: str = current_app.config["MODELHUB_SETTINGS"].public_root
+    return public or request.url_root
+
+
 def _send(path: Path) -> Response:
     media_type = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
     return send_file(path, mimetype=media_type, max_age=3600)
@@ -63,7 +69,7 @@ def get_model_io() -> Response:
 
 @bp.get("/api/get_samples")
 def get_samples() -> Response:
-    base = request.url_root + "api/samples/"
+    base = _url_root() + "api/samples/"
     return jsonify([base + quote(name) for name in _api().get_samples()["files"]])
 
 
@@ -106,8 +112,8 @@ def predict() -> Response:
         if not url:
             raise BadRequest("GET /api/predict needs ?fileurl=<http(s) URL>; to upload a file, POST it as "
                              "multipart/form-data in the field 'file'")
-        return jsonify(_api().predict_url(url, top=top, url_root=request.url_root))
-    return jsonify(_api().predict(_uploaded_bytes(), top=top, url_root=request.url_root))
+        return jsonify(_api().predict_url(url, top=top, url_root=_url_root()))
+    return jsonify(_api().predict(_uploaded_bytes(), top=top, url_root=_url_root()))
 
 
 def _uploaded_bytes() -> bytes:
@@ -130,7 +136,7 @@ def predict_sample() -> Response:
     name = request.args.get("filename")
     if not name:
         raise BadRequest("predict_sample needs ?filename=<name of a sample file>")
-    return jsonify(_api().predict_sample(name, top=_top(), url_root=request.url_root))
+    return jsonify(_api().predict_sample(name, top=_top(), url_root=_url_root()))
 
 
 @bp.get("/v2/health/live")

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
 ENV_PREFIX = "MODELHUB_"
 MIB = 1024 * 1024
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # CR, LF, NUL...: never valid in a header or a URL
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"\.?{_LABEL}(\.{_LABEL})*")  # an allowed_hosts entry: a name or IPv4 address, no port
+_ORIGIN = re.compile(r"https?://[^/?#@\s]+")
 
 # The folder that holds framework/, contrib_src/ and init/ when the project runs from a checkout
 # (editable install, Docker image); anchored to this file, never to the current directory.
@@ -52,7 +60,15 @@ class Settings:
     url_timeout: float = 10.0
     data_dir: Path | None = None  # local files named in multi-input JSON must lie under it
     output_dir: Path | None = None  # array outputs for /api/output/; default: a temporary folder
-    log_level: str = "info"
+    log_level: str = "info"  # debug, info, warning, error, critical
+    public_url: str = ""  # base of every absolute URL the server builds; default: taken from the request
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-* headers are applied
+    allowed_hosts: tuple[str, ...] = ()  # Host header names accepted (".example.org": and subdomains); default any
+
+    @property
+    def public_root(self) -> str:
+        """``public_url`` ending in ``/`` ("" when unset): what ``api/...`` is appended to."""
+        return self.public_url.rstrip("/") + "/" if self.public_url else ""
 
     @property
     def contrib_path(self) -> Path:
@@ -144,10 +160,61 @@ def _validate(s: Settings) -> None:
         (s.max_upload_bytes > 0, "max_upload_bytes must be > 0"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
         (s.model_sha256 is None or len(s.model_sha256) == 64, "model_sha256 must be 64 hex digits"),
+        (s.log_level.lower() in LOG_LEVELS, f"log_level must be one of {', '.join(LOG_LEVELS)}, not {s.log_level!r}"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"invalid setting: {message}")
+    _validate_text(s)
+    _validate_http(s)
+
+
+def _validate_text(s: Settings) -> None:
+    """No control character (CR/LF would split a header) in any text setting."""
+    for f in fields(Settings):
+        value = getattr(s, f.name)
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and _CONTROL.search(text):
+                raise ConfigError(f"invalid setting: {f.name} contains a control character (CR, LF, tab...): "
+                                  f"{text!r}")
+
+
+def _validate_http(s: Settings) -> None:
+    """The settings that end up in response headers and URLs, or decide whom to trust."""
+    origin = s.allow_origin
+    if origin not in ("", "*", "null") and not _ORIGIN.fullmatch(origin):
+        raise ConfigError(f"invalid setting: allow_origin must be *, empty, or one origin such as "
+                          f"https://app.example.org (scheme, host, optional port; no path, no list), not {origin!r}")
+    if s.public_url and not _base_url(s.public_url):
+        raise ConfigError(f"invalid setting: public_url must be an http(s) URL without user, query or "
+                          f"fragment, such as https://models.example.org/mobilenet/, not {s.public_url!r}")
+    for name in s.allowed_hosts:
+        if not _HOST_NAME.fullmatch(name):
+            raise ConfigError(f"invalid setting: allowed_hosts: {name!r} is not a host name (no port, no scheme; "
+                              f"a leading '.' allows subdomains)")
+    trusted_networks(s)
+
+
+def _base_url(text: str) -> bool:
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:  # also "[::1" and other broken IPv6 literals
+        return False
+    return (url.scheme in ("http", "https") and bool(url.hostname) and "@" not in url.netloc
+            and not url.query and not url.fragment and " " not in text)
+
+
+def trusted_networks(s: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``trusted_proxies`` as networks (an address is a network of one)."""
+    networks = []
+    for entry in s.trusted_proxies:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ConfigError(f"invalid setting: trusted_proxies: {entry!r} is not an IP address or network "
+                              f"(such as 10.0.0.5 or 10.0.0.0/24)") from None
+    return networks
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -50,6 +50,12 @@ def _deadline() -> Deadline | None:
     return Deadline(current_app.config["MODELHUB_SETTINGS"].request_timeout, start=received)
 
 
+def _url_root() -> str:
+    """The base of the absolute URLs the server builds: ``MODELHUB_PUBLIC_URL``, else the request's own root."""
+    public: str = current_app.config["MODELHUB_SETTINGS"].public_root
+    return public or request.url_root
+
+
 def _send(path: Path) -> Response:
     media_type = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
     return send_file(path, mimetype=media_type, max_age=3600)
@@ -72,7 +78,7 @@ def get_model_io() -> Response:
 
 @bp.get("/api/get_samples")
 def get_samples() -> Response:
-    base = request.url_root + "api/samples/"
+    base = _url_root() + "api/samples/"
     return jsonify([base + quote(name) for name in _api().get_samples()["files"]])
 
 
@@ -115,8 +121,8 @@ def predict() -> Response:
         if not url:
             raise BadRequest("GET /api/predict needs ?fileurl=<http(s) URL>; to upload a file, POST it as "
                              "multipart/form-data in the field 'file'")
-        return jsonify(_api().predict_url(url, top=top, url_root=request.url_root, deadline=_deadline()))
-    return jsonify(_api().predict(_uploaded_bytes(), top=top, url_root=request.url_root, deadline=_deadline()))
+        return jsonify(_api().predict_url(url, top=top, url_root=_url_root(), deadline=_deadline()))
+    return jsonify(_api().predict(_uploaded_bytes(), top=top, url_root=_url_root(), deadline=_deadline()))
 
 
 def _uploaded_bytes() -> bytes:
@@ -139,7 +145,7 @@ def predict_sample() -> Response:
     name = request.args.get("filename")
     if not name:
         raise BadRequest("predict_sample needs ?filename=<name of a sample file>")
-    return jsonify(_api().predict_sample(name, top=_top(), url_root=request.url_root, deadline=_deadline()))
+    return jsonify(_api().predict_sample(name, top=_top(), url_root=_url_root(), deadline=_deadline()))
 
 
 @bp.get("/v2/health/live")

@@ -22,7 +22,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-sha256", help="expected sha256 of --model-file (MODELHUB_MODEL_SHA256)")
     parser.add_argument("--variant", dest="model_variant", help="variant from init/init.json, e.g. float or int8")
     parser.add_argument("--contrib", dest="contrib_dir", help="contributor package folder (default contrib_src)")
-    parser.add_argument("--log-level", help="debug, info, warning, error")
+    parser.add_argument("--log-level", help="debug, info, warning, error, critical")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fetch = commands.add_parser("fetch", help="download and verify the files listed in init/init.json")
     fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
-    fetch.add_argument("--log-level", help="debug, info, warning, error")
+    fetch.add_argument("--log-level", help="debug, info, warning, error, critical")
     return parser
 
 
@@ -71,18 +71,26 @@ def _predict(args: argparse.Namespace, settings: Settings) -> int:
     for shown, path in zip(args.images, paths, strict=True):
         try:
             response = api.predict(path, top=args.top)
-        except ModelHubError as error:
+        except (ModelHubError, OSError) as error:
             failures += 1
+            message, status = (error.message, error.status) if isinstance(error, ModelHubError) \
+                else (_os_error(error), 400)
             if args.json:
-                _print(json.dumps({"file": shown, "error": error.message, "status": error.status}))
+                _print(json.dumps({"file": shown, "error": message, "status": status}))
             else:
-                sys.stderr.write(f"{shown}: error: {error.message}\n")
+                sys.stderr.write(f"{shown}: error: {message}\n")
             continue
         if args.json:
             _print(json.dumps({"file": shown, **response}))
         else:
             _print(_format_text(shown, response))
     return 1 if failures else 0
+
+
+def _os_error(error: OSError) -> str:
+    """One line for a file the process could not open or read (``PermissionError``, ``EIO``...)."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return f"cannot read {error.filename}: {reason}" if error.filename else f"cannot read a file: {reason}"
 
 
 def _format_text(name: str, response: dict[str, Any]) -> str:
@@ -119,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fetch(args, settings)
     except ModelHubError as error:
         sys.stderr.write(f"modelhub: error: {error.message}\n")
+        return 2
+    except OSError as error:  # a file of the model or package that cannot be read (e.g. no permission)
+        sys.stderr.write(f"modelhub: error: {_os_error(error)}\n")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -135,15 +135,7 @@ class Pool:
             except ProcessLookupError:
                 pass
         worker.writer.close()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                done, _status = os.waitpid(worker.pid, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if done:
-                return
-            await asyncio.sleep(0.02)
+        await _reaped(worker.pid, time.monotonic() + 5)
 
     async def call(self, request: WireRequest, wait: float, limit: float) -> WireResponse:
         """The worker's answer to ``request``: wait up to ``wait`` s for a free worker, ``limit`` s for it."""
@@ -197,14 +189,19 @@ class Pool:
                 pass
         deadline = time.monotonic() + timeout
         for worker in workers:
-            while time.monotonic() < deadline:
-                try:
-                    done, _status = os.waitpid(worker.pid, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if done:
-                    break
-                await asyncio.sleep(0.02)
-            else:
+            if not await _reaped(worker.pid, deadline):
                 await self._bury(worker, kill=True)
             worker.writer.close()
+
+
+async def _reaped(pid: int, until: float) -> bool:
+    """Wait (without blocking the loop) until child ``pid`` has exited and is reaped; False at ``until``."""
+    while time.monotonic() < until:
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if done:
+            return True
+        await asyncio.sleep(0.02)
+    return False

@@ -55,6 +55,12 @@ class ImageDimensionsError(ModelHubError, OSError):
     status = 422
 
 
+class ImageTooComplex(ModelHubError):
+    """The image is within the size limits but would take too much work to decode (e.g. a JPEG scan bomb)."""
+
+    status = 422
+
+
 class ModelFailure(ModelHubError):
     """The model raised while predicting; the message hides internals."""
 

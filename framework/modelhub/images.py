@@ -16,11 +16,13 @@ from typing import Any, BinaryIO
 
 from PIL import Image
 
+from . import jpeg
 from .config import JSON_MIME, InputSpec, check_dim_limits
 from .errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 # Pillow formats whose MIME type differs from what configs name.
 _MIME_OF_FORMAT = {"MPO": "image/jpeg"}  # multi-picture JPEG files written by many phones
+_JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 
 # Signatures of common non-image uploads, for clearer error messages.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -103,6 +105,9 @@ def check_input(data: bytes | Path, spec: InputSpec, *, max_pixels: int) -> Imag
         _refuse_non_image(_head(data), spec)
         return None
     check_header(header, spec, max_pixels=max_pixels)
+    if header.format in _JPEG_FORMATS:  # the model decodes it: the checks that need pixels use a 1/8 decode
+        raw = bytes(data) if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
+        jpeg.check_not_short(raw, jpeg.check_complete(raw, header.pixels))
     return header
 
 
@@ -143,12 +148,16 @@ def decode(data: bytes, spec: InputSpec, *, max_pixels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError):
         _refuse_non_image(data[:1024], spec)
         raise UnsupportedMediaType("unsupported file type: not an image Pillow can read") from None
-    check_header(_header_of(image), spec, max_pixels=max_pixels)
+    header = _header_of(image)
+    check_header(header, spec, max_pixels=max_pixels)
+    layout = jpeg.check_complete(data, header.pixels) if header.format in _JPEG_FORMATS else None  # scans counted first
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise InvalidInput(f"the image could not be decoded ({image.format or 'unknown'} data is "
                            f"truncated or corrupt)") from error
+    if layout is not None:
+        jpeg.check_not_short(data, layout, image)
     return image
 
 

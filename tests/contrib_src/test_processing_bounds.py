@@ -11,21 +11,20 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+import geometry
 import numpy as np
-import processing
 import pytest
-from PIL import Image
-from processing import (
+from colour import to_grey, to_rgb
+from geometry import (
     MAX_EXACT_RESIZED_PIXELS,
     apply_exif_orientation,
     center_crop,
     prepare_image,
     resize_shorter_side,
     source_box,
-    to_grey,
-    to_rgb,
     upright_region,
 )
+from PIL import Image
 
 METHODS = [None, *Image.Transpose][:8]
 
@@ -69,7 +68,7 @@ def with_orientation(img: Image.Image, orientation: int) -> Image.Image:
 @pytest.fixture
 def small_strips(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Strips of a few rows, so small test images go through the strip path."""
-    monkeypatch.setattr(processing, "STRIP_PIXELS", 997)
+    monkeypatch.setattr(geometry, "STRIP_PIXELS", 997)  # where prepare_image reads it
     yield
 
 

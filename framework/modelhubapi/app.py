@@ -9,6 +9,7 @@ from modelhub.settings import Settings, load_settings
 
 from .errors import register_error_handlers
 from .jsonprovider import FastJSONProvider
+from .oip_routes import oip_bp
 from .outputs import OutputStore
 from .routes import bp
 from .service import ModelHubService
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, host: ModelHost | None = Non
         host.start(background=background)
     app.extensions["modelhub"] = Backend(host, store)
     app.register_blueprint(bp)
+    app.register_blueprint(oip_bp)
     app.register_blueprint(page_bp)
     register_error_handlers(app)
     cors = cors_headers(settings)

@@ -32,6 +32,7 @@ setup(
             "playwright>=1.45",
             "onnx>=1.15",  # builds a renamed copy of a model graph in a test
             "SimpleITK>=2.3",  # the contributor library's SimpleITK loader and converter, tested
+            "tritonclient[http]>=2.40",  # Triton's HTTP client drives the Open Inference Protocol routes in a test
         ],
         "sitk": ["SimpleITK>=2.3"],
     },

@@ -56,7 +56,8 @@ def cors_headers(settings: Settings) -> list[tuple[str, str]]:
     headers = [
         ("Access-Control-Allow-Origin", settings.allow_origin),
         ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
-        ("Access-Control-Allow-Headers", "Content-Type"),
+        ("Access-Control-Allow-Headers", "Content-Type, Inference-Header-Content-Length, X-Request-ID"),
+        ("Access-Control-Expose-Headers", "Inference-Header-Content-Length, X-Request-ID"),
     ]
     if settings.allow_origin != "*":
         headers.append(("Vary", "Origin"))

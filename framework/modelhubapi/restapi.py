@@ -37,4 +37,6 @@ class ModelHubRESTAPI:
         """Serve with the production server on the configured host and port, until SIGTERM."""
         from modelhubserve.server import serve_app
 
-        serve_app(lambda: self.app, self.settings)
+        from .app import cors_headers
+
+        serve_app(lambda: self.app, self.settings, cors=cors_headers(self.settings))

@@ -49,7 +49,7 @@ def _load_and_forget(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """Preflight, then serve the model described by ``settings`` until SIGTERM/SIGINT."""
-    from modelhubapi.app import create_app
+    from modelhubapi.app import cors_headers, create_app
 
     sock = bind(settings.host, settings.port)  # a port in use is said before anything loads
     preflight(settings)
@@ -58,7 +58,8 @@ def serve(settings: Settings) -> None:
         made = Path(tempfile.gettempdir()) / f"modelhub-output-{uuid.uuid4().hex}"
         settings = dataclasses.replace(settings, output_dir=made)
     try:
-        serve_app(lambda: create_app(settings), settings, sock)  # each worker loads its model, then takes requests
+        # Each worker loads its model, then takes requests.
+        serve_app(lambda: create_app(settings), settings, sock, cors=cors_headers(settings))
     finally:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)

@@ -50,14 +50,6 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def cors_headers(settings: Settings) -> list[tuple[str, str]]:
-    if not settings.allow_origin:
-        return []
-    headers = [("Access-Control-Allow-Origin", settings.allow_origin),
-               ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"), ("Access-Control-Allow-Headers", "Content-Type")]
-    return headers + ([("Vary", "Origin")] if settings.allow_origin != "*" else [])
-
-
 def limits_of(settings: Settings) -> Limits:
     return Limits(header_timeout=settings.header_timeout, body_timeout=settings.body_timeout,
                   min_body_rate=settings.min_body_rate, keepalive_timeout=settings.keepalive_timeout,
@@ -66,18 +58,22 @@ def limits_of(settings: Settings) -> Limits:
                   upload_limit=settings.max_upload_bytes)
 
 
-def serve_app(factory: Callable[[], WSGIApp], settings: Settings, sock: socket.socket | None = None) -> None:
-    """Serve ``factory()``'s WSGI app (built in each worker) until SIGTERM/SIGINT."""
-    asyncio.run(_serve(sock or bind(settings.host, settings.port), factory, settings))
+def serve_app(factory: Callable[[], WSGIApp], settings: Settings, sock: socket.socket | None = None,
+              cors: list[tuple[str, str]] | None = None) -> None:
+    """Serve ``factory()``'s WSGI app (built in each worker) until SIGTERM/SIGINT.
+
+    ``cors``: the app's CORS headers, which the front's own answers (health, HTTP-layer errors) carry too.
+    """
+    asyncio.run(_serve(sock or bind(settings.host, settings.port), factory, settings, cors or []))
 
 
-async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: Settings) -> None:
+async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: Settings,
+                 cors: list[tuple[str, str]]) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     pool = Pool(settings.effective_workers(), factory)
-    cors = cors_headers(settings)
     front = Front(lambda request: _handle(request, pool, settings, cors), limits_of(settings), cors)
     await pool.start()
     server = await asyncio.start_server(front.connection, sock=sock, limit=2**16)

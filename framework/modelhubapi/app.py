@@ -23,6 +23,7 @@ from modelhub.settings import Settings, load_settings, trusted_networks
 from .errors import register_error_handlers
 from .jsonprovider import FastJSONProvider
 from .oip_routes import oip_bp
+from .openapi import docs_bp
 from .outputs import OutputStore
 from .routes import bp
 from .service import ModelHubService
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, *, host: ModelHost | None = Non
     app.register_blueprint(bp)
     app.register_blueprint(oip_bp)
     app.register_blueprint(page_bp)
+    app.register_blueprint(docs_bp)
     register_error_handlers(app)
     app.wsgi_app = ForwardedHeaders(app.wsgi_app, trusted_networks(settings))  # type: ignore[method-assign]
     cors = cors_headers(settings)

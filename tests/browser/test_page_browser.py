@@ -281,3 +281,22 @@ def test_phone_width(browser: Any, server: Any) -> None:
     page.screenshot("phone-result.png", full_page=False)
     page.screenshot("phone-full.png")
     page.check_clean()
+
+
+def test_the_api_docs_render_offline(browser: Any, server: Any) -> None:
+    """/docs (Swagger UI, vendored) lists every operation of /openapi.json, loading nothing from elsewhere."""
+    page = browser.new_page()
+    errors: list[str] = []
+    requested: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{server.url}/docs")
+    page.wait_for_selector(".swagger-ui .opblock")
+    operations = page.locator(".swagger-ui .opblock").count()
+    document = page.evaluate("() => fetch('openapi.json').then(r => r.json())")
+    assert operations == sum(len(item) for item in document["paths"].values())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "docs.png"), full_page=False)
+    assert not errors, errors
+    assert all(url.startswith((server.url, "data:", "blob:")) for url in requested), requested

@@ -64,7 +64,7 @@ def test_schemathesis_against_the_live_server(start_server, int8_model: Path) ->
                "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                            "response_schema_conformance",
                "--max-examples", "15", "--seed", "1", "--request-timeout", "30", "--workers", "2",
-               "--exclude-path", "/api/get_model_files"]  # the zip of model/ (with its .onnx) is large: tested elsewhere
+               "--exclude-path", "/api/get_model_files"]  # the zip of model/ (its .onnx) is large: tested elsewhere
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in result.stdout.lower()

@@ -68,7 +68,7 @@ class Front:
         self.open = 0
         self.in_flight = 0
         self.closing = False
-        self._idle: set[asyncio.StreamWriter] = set()
+        self._idle: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}  # kept-alive, between requests
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
@@ -83,7 +83,7 @@ class Front:
             log.exception("the front failed on a connection")
         finally:
             self.open -= 1
-            self._idle.discard(writer)
+            self._idle.pop(writer, None)
             writer.close()
             if self.on_close is not None:
                 self.on_close()
@@ -94,12 +94,13 @@ class Front:
         local = writer.get_extra_info("sockname") or ("", 0)
         first = True
         while True:
-            self._idle.add(writer)
+            if not first:
+                self._idle[writer] = reader
             try:
                 request = await self._read_head(conn, reader, first)
                 if request is None:
                     return
-                self._idle.discard(writer)
+                self._idle.pop(writer, None)
                 received = time.monotonic()
                 body = await self._read_body(conn, reader, writer, request)
             except ClientError as error:
@@ -239,19 +240,26 @@ class Front:
         await self._send(writer, conn, response)
 
     def close_idle(self) -> None:
-        """At shutdown: close connections that are between requests and have sent nothing more.
+        """At shutdown: close kept-alive connections that are between requests and have sent nothing more.
 
-        One whose next request is already waiting to be read is left open: it is answered (with
-        ``Connection: close``), so no request that arrived is cut off.
+        A new connection is always answered once (its request is on its way), and one whose next request
+        is already waiting to be read is left open: both get their answer with ``Connection: close``.
         """
         self.closing = True
-        for writer in list(self._idle):
-            sock = writer.get_extra_info("socket")
-            try:
-                pending = sock is not None and bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-            except (BlockingIOError, InterruptedError):
-                pending = False
-            except OSError:
-                pending = False
-            if not pending:
+        for writer, reader in list(self._idle.items()):
+            if not _pending(reader, writer):
                 writer.close()
+
+
+def _pending(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Bytes of a next request arrived: read into the stream's buffer already, or waiting in the socket."""
+    if getattr(reader, "_buffer", None):  # asyncio reads eagerly; its buffer has no public size
+        return True
+    transport_socket = writer.get_extra_info("socket")
+    if transport_socket is None:
+        return False
+    try:  # asyncio's socket wrapper has no recv: peek through a duplicate of the descriptor
+        with socket.fromfd(transport_socket.fileno(), socket.AF_INET, socket.SOCK_STREAM) as sock:
+            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # BlockingIOError: nothing there
+        return False

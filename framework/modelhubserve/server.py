@@ -88,7 +88,7 @@ async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: 
     accepting.cancel()
     sock.close()
     log.info("stopping: no new connections; %d open in the workers", pool.open)
-    await pool.stop(timeout=settings.graceful_timeout + 5)
+    await pool.stop(timeout=settings.graceful_timeout + 0.5)
     log.info("stopped (%d worker(s) lost with connections open)", pool.lost)
 
 

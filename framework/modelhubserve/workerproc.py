@@ -50,6 +50,8 @@ def run(control: socket.socket, factory: Callable[[], WSGIApp], limits: Limits, 
     _tell(control, b"ready")
     try:
         asyncio.run(_serve(control, app, limits, cors, graceful))
+    except BaseException:
+        log.exception("worker %d failed", os.getpid())
     finally:
         os._exit(0)
 
@@ -75,6 +77,7 @@ async def _serve(control: socket.socket, app: WSGIApp, limits: Limits, cors: lis
         return response
 
     front = Front(handle, limits, cors, on_close=lambda: _tell(control, b"closed"))
+    connections: set[asyncio.Task[None]] = set()  # from the moment a descriptor arrives
 
     def on_control() -> None:
         try:
@@ -87,7 +90,9 @@ async def _serve(control: socket.socket, app: WSGIApp, limits: Limits, cors: lis
             stop.set()
             return
         for fd in fds:
-            loop.create_task(_connection(front, socket.socket(fileno=fd)))
+            task = loop.create_task(_connection(front, socket.socket(fileno=fd)))
+            connections.add(task)
+            task.add_done_callback(connections.discard)
         if message.startswith(b"stop"):
             stop.set()
 
@@ -101,12 +106,14 @@ async def _serve(control: socket.socket, app: WSGIApp, limits: Limits, cors: lis
     beating = loop.create_task(beat())
     await stop.wait()
     loop.remove_reader(control.fileno())
-    front.close_idle()
+    on_control()  # a descriptor sent before "stop" is served too (the main process sends none after it)
     deadline = time.monotonic() + graceful
-    while front.open and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    while connections and time.monotonic() < deadline:
         front.close_idle()
+        await asyncio.wait(set(connections), timeout=0.05)
     beating.cancel()
+    log.info("worker %d stops with %d connection(s) left, %d open in its front", os.getpid(), len(connections),
+             front.open)
 
 
 async def _connection(front: Front, sock: socket.socket) -> None:

@@ -1,28 +1,31 @@
-"""The event-driven HTTP/1.1 front: reads whole requests under deadlines, hands them to the worker pool.
+"""The event-driven HTTP/1.1 front of each worker process: reads whole requests under deadlines, then answers.
 
 Why our own: gunicorn's threaded worker reads a started request with no deadline, so 8 connections
 that send one byte stop every worker; granian closes slow headers but has no body deadline;
-waitress is one process; gevent blocks on the CPU-bound model (issue #11's measurements).  Here one
-asyncio loop holds every connection (a slow one costs a few kilobytes, never a thread), parses with
-h11 (a maintained HTTP/1.1 parser), and only a complete request reaches a worker:
+waitress is one process; gevent blocks on the CPU-bound model (issue #11's measurements).  Here each
+worker's asyncio loop holds its connections (a slow one costs a few kilobytes, never a thread), parses
+with h11 (a maintained HTTP/1.1 parser), and only a complete request reaches the app, which then runs in
+the loop itself (the process is one CPU of the pool; a request hands nothing to another thread or process):
 
 - the request line and headers must arrive within ``header_timeout`` (else 408), the body at
   ``min_body_rate`` bytes/s after its first ``body_timeout`` seconds (else 408), and a kept-alive
   connection may idle ``keepalive_timeout`` seconds between requests (then it is closed);
-- at most ``max_connections`` connections are open: more are answered 503 at once;
+- at most ``max_connections`` connections are open (the main process counts them over all workers): more
+  are answered 503 at once;
 - every answer of the HTTP layer itself (400, 408, 413, 414, 431, 503, 505) is JSON with CORS headers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import h11
-import orjson
 
 from .wire import WireRequest, WireResponse
 
@@ -56,20 +59,22 @@ Handler = Callable[[WireRequest], Awaitable[WireResponse]]
 
 
 class Front:
-    def __init__(self, handler: Handler, limits: Limits, cors: list[tuple[str, str]]) -> None:
+    def __init__(self, handler: Handler, limits: Limits, cors: list[tuple[str, str]],
+                 on_close: Callable[[], None] | None = None) -> None:
         self.handler = handler
+        self.on_close = on_close
         self.limits = limits
         self.cors = cors
         self.open = 0
         self.in_flight = 0
         self.closing = False
-        self._idle: set[asyncio.StreamWriter] = set()
+        self._idle: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}  # kept-alive, between requests
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
         try:
             if self.open > self.limits.max_connections:
-                await self._send_error(writer, None, 503, "too many open connections; retry in a moment")
+                await self.send_error(writer, None, 503, "too many open connections; retry in a moment")
                 return
             await self._serve(reader, writer)
         except (ConnectionError, TimeoutError):
@@ -78,30 +83,33 @@ class Front:
             log.exception("the front failed on a connection")
         finally:
             self.open -= 1
-            self._idle.discard(writer)
+            self._idle.pop(writer, None)
             writer.close()
+            if self.on_close is not None:
+                self.on_close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
         peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
         first = True
-        while not self.closing or first:
-            self._idle.add(writer)
+        while True:
+            if not first:
+                self._idle[writer] = reader
             try:
                 request = await self._read_head(conn, reader, first)
                 if request is None:
                     return
-                self._idle.discard(writer)
+                self._idle.pop(writer, None)
                 received = time.monotonic()
                 body = await self._read_body(conn, reader, writer, request)
             except ClientError as error:
-                await self._send_error(writer, conn, error.status, error.message)
+                await self.send_error(writer, conn, error.status, error.message)
                 return
             except h11.RemoteProtocolError as error:
                 status = error.error_status_hint if error.error_status_hint >= 400 else 400
                 message = "the request headers are too large" if status == 431 else f"malformed HTTP request: {error}"
-                await self._send_error(writer, conn, status, message)
+                await self.send_error(writer, conn, status, message)
                 return
             first = False
             self.in_flight += 1
@@ -115,7 +123,7 @@ class Front:
                     return
             finally:
                 self.in_flight -= 1
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE or self.closing:
                 return
             conn.start_next_cycle()
 
@@ -218,9 +226,9 @@ class Front:
             return False  # the client does not read its answer
         return True
 
-    async def _send_error(self, writer: asyncio.StreamWriter, conn: h11.Connection | None, status: int,
+    async def send_error(self, writer: asyncio.StreamWriter, conn: h11.Connection | None, status: int,
                           message: str) -> None:
-        body = orjson.dumps({"error": message}) + b"\n"
+        body = json.dumps({"error": message}, separators=(",", ":")).encode() + b"\n"
         if conn is None or conn.our_state is h11.IDLE:  # no request head was parsed: answer as to one
             conn = h11.Connection(h11.SERVER)
             conn.receive_data(b"GET / HTTP/1.1\r\nHost: -\r\n\r\n")
@@ -232,7 +240,26 @@ class Front:
         await self._send(writer, conn, response)
 
     def close_idle(self) -> None:
-        """At shutdown: close connections that are between requests."""
+        """At shutdown: close kept-alive connections that are between requests and have sent nothing more.
+
+        A new connection is always answered once (its request is on its way), and one whose next request
+        is already waiting to be read is left open: both get their answer with ``Connection: close``.
+        """
         self.closing = True
-        for writer in list(self._idle):
-            writer.close()
+        for writer, reader in list(self._idle.items()):
+            if not _pending(reader, writer):
+                writer.close()
+
+
+def _pending(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Bytes of a next request arrived: read into the stream's buffer already, or waiting in the socket."""
+    if getattr(reader, "_buffer", None):  # asyncio reads eagerly; its buffer has no public size
+        return True
+    transport_socket = writer.get_extra_info("socket")
+    if transport_socket is None:
+        return False
+    try:  # asyncio's socket wrapper has no recv: peek through a duplicate of the descriptor
+        with socket.fromfd(transport_socket.fileno(), socket.AF_INET, socket.SOCK_STREAM) as sock:
+            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # BlockingIOError: nothing there
+        return False

@@ -1,9 +1,11 @@
-"""The worker processes behind the front: forked, each answering one complete request at a time.
+"""The worker processes, seen from the main process: forked, given connections, watched, replaced.
 
-A worker joins the pool only once its app (and so its model) has loaded; one that cannot load says
-so in the log, takes no requests and is tried again later, with a growing pause.  A request waits for
-a free worker until its deadline (then 503); a worker that does not answer within the hard limit is
-killed and replaced (504), and one that dies loses only the request it had (503).
+A worker is given connections only once its app (and so its model) has loaded; each new connection
+goes to the ready worker holding the fewest.  One that cannot load says so in the log, gets no
+connection and is tried again later, with a growing pause.  One that dies (its control socket ends)
+or stops beating for ``hard_limit`` seconds (stuck in work nothing can stop) is replaced; it loses
+only what it had in flight.  One that retires (an inference it could not stop holds its slot) gets
+no new connection and is replaced at once.
 """
 
 from __future__ import annotations
@@ -16,182 +18,189 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from . import workerproc
-from .wire import WireRequest, WireResponse, pack, read_frame
+from .front import Limits
 
 log = logging.getLogger("modelhub.pool")
 
-LOAD_TIMEOUT = 600.0  # seconds a worker may take to load its model
 RETRY_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0)  # before respawning a worker that failed, by failures in a row
-
-
-class PoolError(Exception):
-    """A request the pool could not answer; ``status`` and ``message`` go to the client."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+WATCH_EVERY = 0.25  # seconds
 
 
 @dataclass(eq=False)
 class Worker:
     slot: int
     pid: int
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    control: socket.socket
     ready: bool = False
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    retiring: bool = False
+    open: int = 0
+    given: int = 0  # connections handed over in all: ties go to the one given fewest, so all stay warm
+    last_beat: float = 0.0
 
 
 class Pool:
-    def __init__(self, size: int, factory: Callable[[], workerproc.WSGIApp]) -> None:
+    def __init__(self, size: int, factory: Callable[[], workerproc.WSGIApp], limits: Limits,
+                 cors: list[tuple[str, str]], graceful: float, hard_limit: float) -> None:
         self.size = size
         self.factory = factory
-        self.workers: dict[int, Worker] = {}  # by slot
-        self.idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self.limits = limits
+        self.cors = cors
+        self.graceful = graceful
+        self.hard_limit = hard_limit
+        self.workers: dict[int, Worker] = {}  # by pid, retiring ones included
         self.load_error: str | None = None
         self.stopping = False
-        self.lost_requests = 0
+        self.lost = 0  # workers that died or were killed with connections open
         self._failures: dict[int, int] = {}
 
     @property
     def ready(self) -> bool:
-        return any(worker.ready for worker in self.workers.values())
+        return any(w.ready and not w.retiring for w in self.workers.values())
+
+    @property
+    def open(self) -> int:
+        return sum(w.open for w in self.workers.values())
 
     async def start(self) -> None:
         for slot in range(self.size):
-            await self._spawn(slot)
+            self._spawn(slot)
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
-    async def _watch(self) -> None:
-        """Replace idle workers that died (a busy one's death is seen by the request it had)."""
-        while not self.stopping:
-            await asyncio.sleep(0.25)
-            for worker in list(self.workers.values()):
-                if worker.ready and worker in self.idle._queue:  # type: ignore[attr-defined]
-                    try:
-                        done, _status = os.waitpid(worker.pid, os.WNOHANG)
-                    except ChildProcessError:
-                        done = worker.pid
-                    if done:
-                        log.error("worker %d (pid %d) died while idle; replacing it", worker.slot, worker.pid)
-                        await self._replace(worker, kill=False)
-
-    async def _spawn(self, slot: int) -> None:
-        parent, child = socket.socketpair()
+    def _spawn(self, slot: int) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
-        if pid == 0:  # the child: keep only stdio and its end of the pair, then never return
+        if pid == 0:  # the child: keep only stdio and its control socket, then never return
             try:
                 keep = child.fileno()
                 limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
                 os.closerange(3, keep)
                 os.closerange(keep + 1, max(limit, keep + 1))
                 signal.set_wakeup_fd(-1)
-                workerproc.run(child, self.factory)
+                workerproc.run(child, self.factory, self.limits, self.cors, self.graceful)
             finally:
                 os._exit(1)
         child.close()
-        reader, writer = await asyncio.open_unix_connection(sock=parent, limit=2**16)
-        worker = Worker(slot, pid, reader, writer)
-        self.workers[slot] = worker
-        asyncio.get_running_loop().create_task(self._welcome(worker))
+        parent.setblocking(False)
+        worker = Worker(slot, pid, parent, last_beat=time.monotonic())
+        self.workers[pid] = worker
+        asyncio.get_running_loop().add_reader(parent.fileno(), self._on_message, worker)
 
-    async def _welcome(self, worker: Worker) -> None:
-        try:
-            kind, detail = await asyncio.wait_for(read_frame(worker.reader), LOAD_TIMEOUT)
-        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
-            kind, detail = "failed", "the worker process ended while loading the model"
-        if kind == "ready":
-            self._failures[worker.slot] = 0
-            self.load_error = None
-            worker.ready = True
-            log.info("worker %d (pid %d) ready", worker.slot, worker.pid)
-            self.idle.put_nowait(worker)
-            return
+    def _on_message(self, worker: Worker) -> None:
+        while True:
+            try:
+                message = worker.control.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                message = b""
+            if not message:
+                self._gone(worker, "died" if worker.ready else "ended while loading the model")
+                return
+            if message == b"closed":
+                worker.open = max(0, worker.open - 1)
+            elif message == b"beat":
+                worker.last_beat = time.monotonic()
+            elif message == b"ready":
+                worker.ready, worker.last_beat = True, time.monotonic()
+                self._failures[worker.slot], self.load_error = 0, None
+                log.info("worker %d (pid %d) ready", worker.slot, worker.pid)
+            elif message == b"retire":
+                worker.retiring = True
+                log.error("worker %d (pid %d) holds a model call it could not stop: replaced", worker.slot,
+                          worker.pid)
+                if not self.stopping:
+                    self._spawn(worker.slot)
+            elif message.startswith(b"failed:"):
+                self._failed(worker, message[7:].decode("utf-8", "replace"))
+                return
+
+    def _failed(self, worker: Worker, why: str) -> None:
         failures = self._failures.get(worker.slot, 0) + 1
         self._failures[worker.slot] = failures
-        self.load_error = str(detail)
+        self.load_error = why
         pause = RETRY_PAUSES[min(failures, len(RETRY_PAUSES)) - 1]
         log.error("WORKER %d COULD NOT LOAD THE MODEL and takes no requests (%s); trying again in %g s",
-                  worker.slot, detail, pause)
-        await self._bury(worker)
+                  worker.slot, why, pause)
+        self._forget(worker)
         if not self.stopping:
-            await asyncio.sleep(pause)
-            if not self.stopping:
-                await self._spawn(worker.slot)
+            asyncio.get_running_loop().call_later(pause, self._respawn, worker.slot)
 
-    async def _bury(self, worker: Worker, kill: bool = False) -> None:
-        """Forget ``worker``: kill it if asked, close its socket, reap its process."""
-        worker.ready = False
-        if self.workers.get(worker.slot) is worker:
-            del self.workers[worker.slot]
+    def _respawn(self, slot: int) -> None:
+        if not self.stopping:
+            self._spawn(slot)
+
+    def _gone(self, worker: Worker, how: str) -> None:
+        """A worker whose control socket ended: it died (or was killed); replace it."""
+        if worker.pid not in self.workers:
+            return
+        if worker.open and not worker.retiring:
+            self.lost += 1
+            log.error("worker %d (pid %d) %s with %d connection(s) open; replacing it", worker.slot, worker.pid,
+                      how, worker.open)
+        self._forget(worker)
+        if not self.stopping and not worker.retiring:
+            self._spawn(worker.slot)
+
+    def _forget(self, worker: Worker, kill: bool = False) -> None:
+        self.workers.pop(worker.pid, None)
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(worker.control.fileno())
+        worker.control.close()
         if kill:
             try:
                 os.kill(worker.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        worker.writer.close()
-        await _reaped(worker.pid, time.monotonic() + 5)
+        loop.create_task(_reap(worker.pid, time.monotonic() + 10))
 
-    async def call(self, request: WireRequest, wait: float, limit: float) -> WireResponse:
-        """The worker's answer to ``request``: wait up to ``wait`` s for a free worker, ``limit`` s for it."""
-        try:
-            worker = await asyncio.wait_for(self._free_worker(), wait)
-        except TimeoutError:
-            if not self.ready:
-                raise PoolError(503, "the model is still loading; retry in a moment") from None
-            raise PoolError(503, f"the server is busy: no worker became free within {wait:g} s") from None
-        try:
-            worker.writer.write(pack(request))
-            response: WireResponse = await asyncio.wait_for(read_frame(worker.reader), limit)
-        except TimeoutError:
-            log.error("worker %d (pid %d) did not answer %s %s within %g s: killed and replaced",
-                      worker.slot, worker.pid, request.method, request.target[:200], limit)
-            await self._replace(worker)
-            raise PoolError(504, f"the request took longer than {limit:g} s and was stopped") from None
-        except (asyncio.IncompleteReadError, ConnectionError):
-            self.lost_requests += 1
-            log.error("worker %d (pid %d) died while answering %s %s; replacing it",
-                      worker.slot, worker.pid, request.method, request.target[:200])
-            await self._replace(worker, kill=False)
-            raise PoolError(503, "the worker serving this request stopped; retry") from None
-        if response.retire:
-            log.error("worker %d (pid %d) still runs a model call it could not stop: killed and replaced",
-                      worker.slot, worker.pid)
-            await self._replace(worker)
-        else:
-            self.idle.put_nowait(worker)
-        return response
+    async def _watch(self) -> None:
+        """Replace workers that stopped beating (stuck in work that nothing could stop)."""
+        while not self.stopping:
+            await asyncio.sleep(WATCH_EVERY)
+            now = time.monotonic()
+            for worker in list(self.workers.values()):
+                if worker.ready and now - worker.last_beat > self.hard_limit:
+                    log.error("worker %d (pid %d) answered nothing for %.0f s: killed and replaced", worker.slot,
+                              worker.pid, now - worker.last_beat)
+                    self.lost += 1
+                    self._forget(worker, kill=True)
+                    if not self.stopping and not worker.retiring:
+                        self._spawn(worker.slot)
 
-    async def _free_worker(self) -> Worker:
-        while True:
-            worker = await self.idle.get()
-            if worker.ready and self.workers.get(worker.slot) is worker:
-                return worker
-
-    async def _replace(self, worker: Worker, kill: bool = True) -> None:
-        await self._bury(worker, kill=kill)
-        if not self.stopping:
-            await self._spawn(worker.slot)
+    def give(self, conn: socket.socket) -> bool:
+        """Hand ``conn`` to the ready worker with the fewest open connections; False if none can take it."""
+        ready = sorted((w for w in self.workers.values() if w.ready and not w.retiring), key=lambda w: (w.open, w.given))
+        for worker in ready:
+            try:
+                socket.send_fds(worker.control, [b"c"], [conn.fileno()])
+            except (BlockingIOError, InterruptedError):
+                continue  # its control socket is full: try the next
+            except OSError:
+                continue
+            worker.open += 1
+            worker.given += 1
+            return True
+        return False
 
     async def stop(self, timeout: float) -> None:
-        """Stop every worker (they are idle by now): SIGTERM, then SIGKILL after ``timeout`` s."""
+        """Ask every worker to finish what it has (within ``timeout``), then end the rest."""
         self.stopping = True
-        workers = list(self.workers.values())
-        for worker in workers:
+        for worker in self.workers.values():
             try:
-                os.kill(worker.pid, signal.SIGTERM)
-            except ProcessLookupError:
+                worker.control.send(b"stop")
+            except OSError:
                 pass
         deadline = time.monotonic() + timeout
-        for worker in workers:
+        for worker in list(self.workers.values()):
             if not await _reaped(worker.pid, deadline):
-                await self._bury(worker, kill=True)
-            worker.writer.close()
+                self._forget(worker, kill=True)
+
+
+async def _reap(pid: int, until: float) -> None:
+    await _reaped(pid, until)
 
 
 async def _reaped(pid: int, until: float) -> bool:

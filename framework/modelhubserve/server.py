@@ -1,29 +1,30 @@
-"""The production server: the event-driven front (:mod:`.front`) in this process, the workers (:mod:`.pool`) forked.
+"""The production server: this process accepts connections and hands each to a worker process (:mod:`.pool`).
 
-The port is bound first (a port in use is one clear error before anything loads).  The front answers
-the health routes itself, from the state of the pool, so probes are answered while every worker is busy
-and readiness is the same whichever worker a client would reach: ``/v2/health/ready`` is 200 while at
-least one worker has its model loaded.  SIGTERM or SIGINT: stop accepting, let the requests in flight
-finish within ``graceful_timeout``, close idle connections, stop the workers, exit 0.
+The port is bound first (a port in use is one clear error before anything loads).  A new connection
+goes, as a file descriptor, to the ready worker holding the fewest; the worker's own event-driven
+front reads and answers its requests (:mod:`.workerproc`, :mod:`.front`), so the app's bytes never
+pass through this process.  While no worker is ready, or when ``max_connections`` are open, this
+process answers by itself (its own front, one request, then ``Connection: close``): ``/v2/health/live``
+200, ``/v2/health/ready`` 503, anything else 503.  SIGTERM or SIGINT: stop accepting, let the workers
+finish the requests they have within ``graceful_timeout``, exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
+import json
 import logging
 import signal
 import socket
-import time
 from collections.abc import Callable
-
-import orjson
 
 from modelhub.errors import ConfigError
 from modelhub.settings import Settings
 
 from .front import Front, Limits
-from .pool import Pool, PoolError
+from .pool import Pool
 from .wire import WireRequest, WireResponse
 from .workerproc import WSGIApp
 
@@ -31,6 +32,7 @@ log = logging.getLogger("modelhub.server")
 
 HARD_LIMIT_MARGIN = 5.0  # seconds beyond request_timeout before a worker still busy is killed and replaced
 HEALTH = ("/v2/health/live", "/v2/health/ready")
+WORKER_CONNECTIONS = 1 << 30  # a worker's own front never refuses: this process counts connections
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -62,7 +64,7 @@ def serve_app(factory: Callable[[], WSGIApp], settings: Settings, sock: socket.s
               cors: list[tuple[str, str]] | None = None) -> None:
     """Serve ``factory()``'s WSGI app (built in each worker) until SIGTERM/SIGINT.
 
-    ``cors``: the app's CORS headers, which the front's own answers (health, HTTP-layer errors) carry too.
+    ``cors``: the app's CORS headers, which the server's own answers (HTTP-layer errors) carry too.
     """
     asyncio.run(_serve(sock or bind(settings.host, settings.port), factory, settings, cors or []))
 
@@ -73,41 +75,64 @@ async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = Pool(settings.effective_workers(), factory)
-    front = Front(lambda request: _handle(request, pool, settings, cors), limits_of(settings), cors)
+    limits = limits_of(settings)
+    pool = Pool(settings.effective_workers(), factory, dataclasses.replace(limits, max_connections=WORKER_CONNECTIONS),
+                cors, settings.graceful_timeout, settings.request_timeout + HARD_LIMIT_MARGIN)
+    own = Front(lambda request: _unready(request, pool, cors), limits, cors)
+    own.closing = True  # one request per connection here, then the client reconnects to a worker
     await pool.start()
-    server = await asyncio.start_server(front.connection, sock=sock, limit=2**16)
+    accepting = loop.create_task(_accept(sock, pool, own, settings.max_connections))
     log.info("modelhub server listening on http://%s:%s with %d worker process(es)", settings.host, settings.port,
              pool.size)
     await stop.wait()
-    log.info("stopping: no new connections; %d request(s) in flight", front.in_flight)
-    server.close()
-    front.close_idle()
-    deadline = time.monotonic() + settings.graceful_timeout
-    while front.in_flight and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    front.close_idle()
-    await pool.stop(timeout=5.0)
-    log.info("stopped (%d request(s) lost to workers that died)", pool.lost_requests)
+    accepting.cancel()
+    sock.close()
+    log.info("stopping: no new connections; %d open in the workers", pool.open)
+    await pool.stop(timeout=settings.graceful_timeout + 0.5)
+    log.info("stopped (%d worker(s) lost with connections open)", pool.lost)
 
 
-async def _handle(request: WireRequest, pool: Pool, settings: Settings, cors: list[tuple[str, str]]) -> WireResponse:
+async def _accept(sock: socket.socket, pool: Pool, own: Front, max_connections: int) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            conn, _address = await loop.sock_accept(sock)
+        except OSError as error:  # e.g. out of file descriptors: wait, do not spin
+            log.error("accept failed: %s", error)
+            await asyncio.sleep(0.1)
+            continue
+        if pool.open + own.open < max_connections and pool.give(conn):
+            conn.close()  # the worker has its own descriptor of it now
+            continue
+        loop.create_task(_answer_here(conn, own, pool.open + own.open >= max_connections))
+
+
+async def _answer_here(conn: socket.socket, own: Front, full: bool) -> None:
+    conn.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=conn)
+    if full:
+        own.open += 1
+        try:
+            await own.send_error(writer, None, 503, "too many open connections; retry in a moment")
+        finally:
+            own.open -= 1
+            writer.close()
+        return
+    await own.connection(reader, writer)
+
+
+async def _unready(request: WireRequest, pool: Pool, cors: list[tuple[str, str]]) -> WireResponse:
+    """The answer while no worker is ready: health from the pool's state, 503 for the rest."""
     path = request.target.split("?", 1)[0]
-    if path in HEALTH and request.method in ("GET", "HEAD"):
-        if path == HEALTH[0]:
-            return _json(200, {"live": True}, cors)
-        if pool.ready:
-            return _json(200, {"ready": True}, cors)
-        body: dict[str, object] = {"ready": False}
-        if pool.load_error:
-            body["error"] = "no worker could load the model; the server log says why"
-        return _json(503, body, cors)
-    try:
-        return await pool.call(request, wait=settings.request_timeout,
-                               limit=settings.request_timeout + HARD_LIMIT_MARGIN)
-    except PoolError as error:
-        return _json(error.status, {"error": error.message}, cors)
+    if path == HEALTH[0]:
+        return _json(200, {"live": True}, cors)
+    body: dict[str, object] = {"ready": False} if path == HEALTH[1] else {
+        "error": "the model is still loading; retry in a moment"}
+    if pool.load_error and path == HEALTH[1]:
+        body["error"] = "no worker could load the model; the server log says why"
+    return _json(503, body, cors)
 
 
 def _json(status: int, value: object, cors: list[tuple[str, str]]) -> WireResponse:
-    return WireResponse(status, "", [("Content-Type", "application/json"), *cors], orjson.dumps(value) + b"\n")
+    return WireResponse(status, "", [("Content-Type", "application/json"), *cors],
+                        json.dumps(value, separators=(",", ":")).encode() + b"\n")

@@ -1,19 +1,8 @@
-"""Requests and responses between the front and its worker processes: length-prefixed pickles on a socket pair.
-
-Both ends are this program's own processes (the front forks the workers), so pickle is safe here;
-nothing a client sends is ever unpickled by itself: a client's bytes travel as ``bytes`` values.
-"""
+"""A complete request as the front read it, and the response the app gave: what the front and the app exchange."""
 
 from __future__ import annotations
 
-import asyncio
-import pickle
-import socket
-import struct
 from dataclasses import dataclass
-from typing import Any
-
-_LENGTH = struct.Struct("!I")
 
 
 @dataclass
@@ -36,37 +25,3 @@ class WireResponse:
     reason: str
     headers: list[tuple[str, str]]
     body: bytes
-    retire: bool = False  # the worker holds work it could not stop: replace it
-
-
-def pack(value: Any) -> bytes:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(data)) + data
-
-
-async def read_frame(reader: asyncio.StreamReader) -> Any:
-    """The next value from a worker; ``asyncio.IncompleteReadError`` when it is gone."""
-    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
-    return pickle.loads(await reader.readexactly(length))
-
-
-def send_frame(sock: socket.socket, value: Any) -> None:
-    sock.sendall(pack(value))
-
-
-def recv_frame(sock: socket.socket) -> Any:
-    """The next value from the front; ``EOFError`` when the front is gone."""
-    (length,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
-    return pickle.loads(_recv_exactly(sock, length))
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    received = 0
-    while received < size:
-        count = sock.recv_into(view[received:])
-        if count == 0:
-            raise EOFError("the front closed its end")
-        received += count
-    return bytes(buffer)

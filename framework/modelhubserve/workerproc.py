@@ -1,58 +1,131 @@
-"""A worker process: builds the WSGI app (loading the model), then answers the front's requests one at a time.
+"""A worker process: builds the WSGI app (loading the model), then serves the connections the main process hands it.
 
-Requests arrive whole (the front has read every byte of them), so a slow client never holds a worker.
+Each connection arrives as a file descriptor over the control socket; the worker's own event-driven
+front (:mod:`.front`) reads every request whole before the app sees it, so a slow client never holds
+the process, and runs the app in the loop: one complete request at a time, no hand-over to another
+thread or process.  Messages to the main process: ``ready`` / ``failed:<why>`` once, ``closed`` per
+connection, ``beat`` every second (a worker that stops beating is stuck and gets replaced), ``retire``
+(an inference it could not stop still holds its slot: it takes no new connections and exits).
 The environ follows PEP 3333; ``SCRIPT_NAME`` is always empty (never taken from a header).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from modelhub import slots
 
-from .wire import WireRequest, WireResponse, recv_frame, send_frame
+from .front import Front, Limits
+from .wire import WireRequest, WireResponse
 
 log = logging.getLogger("modelhub.worker")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 INTERNAL = b'{"error":"internal server error; the server log has the details"}\n'
+BEAT = 1.0  # seconds between heartbeats
 
 
-def run(sock: socket.socket, factory: Callable[[], WSGIApp]) -> None:
+def run(control: socket.socket, factory: Callable[[], WSGIApp], limits: Limits, cors: list[tuple[str, str]],
+        graceful: float) -> None:
     """The body of a forked worker; never returns."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front decides when workers stop
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # only sent while idle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when workers stop
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     try:
         app = factory()
     except Exception as error:
         message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
         log.error("worker %d could not load the model: %s", os.getpid(), message)
-        _send_quietly(sock, ("failed", message))
+        _tell(control, b"failed:" + message.encode("utf-8", "replace")[:4000])
         os._exit(3)
-    _send_quietly(sock, ("ready", os.getpid()))
-    while True:
-        try:
-            request = recv_frame(sock)
-        except (EOFError, OSError):
-            os._exit(0)
-        response = answer(app, request)
-        response.retire = slots.abandoned() > 0
-        send_frame(sock, response)
-
-
-def _send_quietly(sock: socket.socket, value: Any) -> None:
+    _tell(control, b"ready")
     try:
-        send_frame(sock, value)
+        asyncio.run(_serve(control, app, limits, cors, graceful))
+    except BaseException:
+        log.exception("worker %d failed", os.getpid())
+    finally:
+        os._exit(0)
+
+
+def _tell(control: socket.socket, message: bytes) -> None:
+    try:
+        control.send(message)
     except OSError:
-        os._exit(4)
+        os._exit(4)  # the main process is gone
+
+
+async def _serve(control: socket.socket, app: WSGIApp, limits: Limits, cors: list[tuple[str, str]],
+                 graceful: float) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    async def handle(request: WireRequest) -> WireResponse:
+        response = answer(app, request)
+        if slots.abandoned() and not stop.is_set():
+            log.error("worker %d still runs a model call it could not stop: it retires", os.getpid())
+            _tell(control, b"retire")
+            stop.set()
+        return response
+
+    front = Front(handle, limits, cors, on_close=lambda: _tell(control, b"closed"))
+    connections: set[asyncio.Task[None]] = set()  # from the moment a descriptor arrives
+
+    def on_control() -> None:
+        try:
+            message, fds, _flags, _address = socket.recv_fds(control, 64, 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            message, fds = b"", []
+        if not message and not fds:  # the main process is gone
+            stop.set()
+            return
+        for fd in fds:
+            task = loop.create_task(_connection(front, socket.socket(fileno=fd)))
+            connections.add(task)
+            task.add_done_callback(connections.discard)
+        if message.startswith(b"stop"):
+            stop.set()
+
+    async def beat() -> None:
+        while not stop.is_set():
+            _tell(control, b"beat")
+            await asyncio.sleep(BEAT)
+
+    control.setblocking(False)
+    loop.add_reader(control.fileno(), on_control)
+    beating = loop.create_task(beat())
+    await stop.wait()
+    loop.remove_reader(control.fileno())
+    on_control()  # a descriptor sent before "stop" is served too (the main process sends none after it)
+    deadline = time.monotonic() + graceful
+    while connections and time.monotonic() < deadline:
+        front.close_idle()
+        await asyncio.wait(set(connections), timeout=0.05)
+    beating.cancel()
+    log.info("worker %d stops with %d connection(s) left, %d open in its front", os.getpid(), len(connections),
+             front.open)
+
+
+async def _connection(front: Front, sock: socket.socket) -> None:
+    sock.setblocking(False)
+    try:
+        reader, writer = await asyncio.open_connection(sock=sock, limit=2**16)
+    except OSError:
+        sock.close()
+        if front.on_close is not None:
+            front.on_close()
+        return
+    await front.connection(reader, writer)
 
 
 def answer(app: WSGIApp, request: WireRequest) -> WireResponse:
@@ -103,7 +176,7 @@ def environ_of(request: WireRequest) -> dict[str, Any]:
         "wsgi.multithread": False,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
-        "modelhub.received": request.received,  # CLOCK_MONOTONIC: the same clock in every process
+        "modelhub.received": request.received,
     }
     for name, value in request.headers:
         if name in ("content-length", "transfer-encoding") or "_" in name:

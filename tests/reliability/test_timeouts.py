@@ -158,4 +158,4 @@ def test_a_request_past_its_deadline_stops_holding_its_worker(start_server: Call
         statuses.append(fast.status_code)
         time.sleep(0.1)
     assert set(statuses) == {200} and len(statuses) > 20
-    assert "killed and replaced" in server.log()
+    assert "could not stop" in server.log()  # its worker retired and was replaced

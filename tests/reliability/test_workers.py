@@ -15,6 +15,7 @@ from reliability_support import all_workers_ready
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 
+CLIENTS = 6
 PHOTO = (Path(__file__).resolve().parents[2] / "contrib_src" / "sample_data" / "cat_chelsea.png").read_bytes()
 
 
@@ -39,7 +40,7 @@ def test_kill_9_of_a_worker_under_load_loses_at_most_its_request(start_server, i
         while not stop.is_set():
             statuses.append(predict(server.url))
 
-    clients = [threading.Thread(target=client) for _ in range(6)]
+    clients = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for thread in clients:
         thread.start()
     time.sleep(1.0)
@@ -51,8 +52,10 @@ def test_kill_9_of_a_worker_under_load_loses_at_most_its_request(start_server, i
         thread.join(30)
     failed = [status for status in statuses if status != 200]
     print(f"kill -9 of worker {victim}: {len(failed)} of {len(statuses)} requests failed ({failed})")
-    assert len(statuses) > 50 and len(failed) <= 1, failed
-    assert set(failed) <= {503}
+    # Lost: only the requests the killed worker held (each client has one in flight at a time).
+    assert len(statuses) > 50 and len(failed) <= CLIENTS // 2 + 1, failed
+    assert set(failed) <= {0, 503}  # a reset connection, or the 503 of a request that found no worker
+    assert statuses[-20:] == [200] * 20  # and the server went on serving
     assert victim not in worker_pids(server.process.pid) and len(worker_pids(server.process.pid)) == 2
     all_workers_ready(server.url)
 

@@ -9,6 +9,7 @@ from modelhub.settings import Settings, load_settings
 
 from .errors import register_error_handlers
 from .jsonprovider import FastJSONProvider
+from .metrics import install as install_metrics
 from .outputs import OutputStore
 from .routes import bp
 from .service import ModelHubService
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, *, host: ModelHost | None = Non
     app.register_blueprint(bp)
     app.register_blueprint(page_bp)
     register_error_handlers(app)
+    if settings.metrics:
+        install_metrics(app, host)
     cors = cors_headers(settings)
 
     @app.after_request

@@ -10,7 +10,8 @@ h11 (a maintained HTTP/1.1 parser), and only a complete request reaches a worker
   ``min_body_rate`` bytes/s after its first ``body_timeout`` seconds (else 408), and a kept-alive
   connection may idle ``keepalive_timeout`` seconds between requests (then it is closed);
 - at most ``max_connections`` connections are open: more are answered 503 at once;
-- every answer of the HTTP layer itself (400, 408, 413, 414, 431, 503, 505) is JSON with CORS headers.
+- every answer of the HTTP layer itself (400, 408, 413, 414, 431, 503, 505) is JSON with CORS headers;
+- every answer carries the request's ``X-Request-ID`` and, once sent, goes to ``on_done`` (access log, metrics).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import h11
 import orjson
 
+from .accesslog import Exchange
 from .wire import WireRequest, WireResponse
 
 log = logging.getLogger("modelhub.front")
@@ -52,12 +55,18 @@ class ClientError(Exception):
         self.message = message
 
 
+class OwnResponse(WireResponse):
+    """An answer of the server process itself: no worker saw the request."""
+
+
 Handler = Callable[[WireRequest], Awaitable[WireResponse]]
 
 
 class Front:
-    def __init__(self, handler: Handler, limits: Limits, cors: list[tuple[str, str]]) -> None:
+    def __init__(self, handler: Handler, limits: Limits, cors: list[tuple[str, str]],
+                 on_done: Callable[[Exchange], None] | None = None) -> None:
         self.handler = handler
+        self.on_done = on_done
         self.limits = limits
         self.cors = cors
         self.open = 0
@@ -67,11 +76,13 @@ class Front:
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
+        peer = writer.get_extra_info("peername") or ("", 0)
         try:
             if self.open > self.limits.max_connections:
-                await self._send_error(writer, None, 503, "too many open connections; retry in a moment")
+                await self._send_error(writer, None, 503, "too many open connections; retry in a moment",
+                                       Exchange(str(peer[0])))
                 return
-            await self._serve(reader, writer)
+            await self._serve(reader, writer, peer)
         except (ConnectionError, TimeoutError):
             pass
         except Exception:
@@ -81,37 +92,40 @@ class Front:
             self._idle.discard(writer)
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: tuple[str, int]) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
-        peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
         first = True
         while not self.closing or first:
             self._idle.add(writer)
+            exchange = Exchange(str(peer[0]))
             try:
                 request = await self._read_head(conn, reader, first)
                 if request is None:
                     return
                 self._idle.discard(writer)
-                received = time.monotonic()
+                received = exchange.started = time.monotonic()
+                exchange.identify(request.method, request.target, request.headers)
                 body = await self._read_body(conn, reader, writer, request)
             except ClientError as error:
-                await self._send_error(writer, conn, error.status, error.message)
+                await self._send_error(writer, conn, error.status, error.message, exchange)
                 return
             except h11.RemoteProtocolError as error:
                 status = error.error_status_hint if error.error_status_hint >= 400 else 400
                 message = "the request headers are too large" if status == 431 else f"malformed HTTP request: {error}"
-                await self._send_error(writer, conn, status, message)
+                await self._send_error(writer, conn, status, message, exchange)
                 return
             first = False
             self.in_flight += 1
             try:
-                wire = WireRequest(request.method.decode("ascii", "replace"), request.target.decode("latin-1"),
-                                   [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers],
-                                   body, (str(peer[0]), int(peer[1])), (str(local[0]), int(local[1])),
+                headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers
+                           if n != b"x-request-id"]
+                headers.append(("x-request-id", exchange.request_id))
+                wire = WireRequest(exchange.method, request.target.decode("latin-1"), headers, body,
+                                   (str(peer[0]), int(peer[1])), (str(local[0]), int(local[1])),
                                    request.http_version.decode("ascii"), received)
                 response = await self.handler(wire)
-                if not await self._send(writer, conn, response, head=request.method == b"HEAD"):
+                if not await self._send(writer, conn, response, exchange, head=request.method == b"HEAD"):
                     return
             finally:
                 self.in_flight -= 1
@@ -197,9 +211,13 @@ class Front:
             return None
 
     async def _send(self, writer: asyncio.StreamWriter, conn: h11.Connection, response: WireResponse,
-                    head: bool = False) -> bool:
-        headers = [(name, value) for name, value in response.headers if name.lower() != "content-length"]
-        headers.append(("Content-Length", str(len(response.body))))
+                    exchange: Exchange, head: bool = False) -> bool:
+        exchange.request_id = exchange.request_id or uuid.uuid4().hex
+        headers = [(name, value) for name, value in response.headers
+                   if name.lower() not in ("content-length", "x-request-id")]
+        headers += [("Content-Length", str(len(response.body))), ("X-Request-ID", exchange.request_id)]
+        exchange.status, exchange.sent = response.status, 0 if head else len(response.body)
+        exchange.by_front = isinstance(response, OwnResponse)
         if self.closing:
             headers.append(("Connection", "close"))
         try:
@@ -208,18 +226,21 @@ class Front:
             if not head:
                 data += conn.send(h11.Data(data=response.body))
             data += conn.send(h11.EndOfMessage())
+            writer.write(data)
+            await asyncio.wait_for(writer.drain(), self.limits.send_timeout)
         except h11.LocalProtocolError:
             log.exception("could not send a response")
             return False
-        writer.write(data)
-        try:
-            await asyncio.wait_for(writer.drain(), self.limits.send_timeout)
         except TimeoutError:
             return False  # the client does not read its answer
+        finally:
+            exchange.seconds = time.monotonic() - exchange.started
+            if self.on_done is not None:
+                self.on_done(exchange)
         return True
 
     async def _send_error(self, writer: asyncio.StreamWriter, conn: h11.Connection | None, status: int,
-                          message: str) -> None:
+                          message: str, exchange: Exchange) -> None:
         body = orjson.dumps({"error": message}) + b"\n"
         if conn is None or conn.our_state is h11.IDLE:  # no request head was parsed: answer as to one
             conn = h11.Connection(h11.SERVER)
@@ -227,9 +248,9 @@ class Front:
             conn.next_event()
         if conn.our_state is not h11.SEND_RESPONSE:
             return
-        response = WireResponse(status, "", [("Content-Type", "application/json"), *self.cors,
-                                             ("Connection", "close")], body)
-        await self._send(writer, conn, response)
+        response = OwnResponse(status, "", [("Content-Type", "application/json"), *self.cors,
+                                            ("Connection", "close")], body)
+        await self._send(writer, conn, response, exchange)
 
     def close_idle(self) -> None:
         """At shutdown: close connections that are between requests."""

@@ -48,9 +48,14 @@ class Worker:
 
 
 class Pool:
-    def __init__(self, size: int, factory: Callable[[], workerproc.WSGIApp]) -> None:
+    """``on_fork()`` runs in each new worker before it closes inherited descriptors, ``on_exit(pid)`` once reaped."""
+
+    def __init__(self, size: int, factory: Callable[[], workerproc.WSGIApp], on_fork: Callable[[], None] | None = None,
+                 on_exit: Callable[[int], None] | None = None) -> None:
         self.size = size
         self.factory = factory
+        self.on_fork = on_fork
+        self.on_exit = on_exit
         self.workers: dict[int, Worker] = {}  # by slot
         self.idle: asyncio.Queue[Worker] = asyncio.Queue()
         self.load_error: str | None = None
@@ -86,6 +91,8 @@ class Pool:
         pid = os.fork()
         if pid == 0:  # the child: keep only stdio and its end of the pair, then never return
             try:
+                if self.on_fork is not None:
+                    self.on_fork()
                 keep = child.fileno()
                 limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
                 os.closerange(3, keep)
@@ -140,10 +147,12 @@ class Pool:
             try:
                 done, _status = os.waitpid(worker.pid, os.WNOHANG)
             except ChildProcessError:
-                return
+                done = worker.pid
             if done:
-                return
+                break
             await asyncio.sleep(0.02)
+        if self.on_exit is not None:
+            self.on_exit(worker.pid)
 
     async def call(self, request: WireRequest, wait: float, limit: float) -> WireResponse:
         """The worker's answer to ``request``: wait up to ``wait`` s for a free worker, ``limit`` s for it."""

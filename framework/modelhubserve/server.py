@@ -5,6 +5,10 @@ the health routes itself, from the state of the pool, so probes are answered whi
 and readiness is the same whichever worker a client would reach: ``/v2/health/ready`` is 200 while at
 least one worker has its model loaded.  SIGTERM or SIGINT: stop accepting, let the requests in flight
 finish within ``graceful_timeout``, close idle connections, stop the workers, exit 0.
+
+Each request's answer, once sent, makes one access-log line (:mod:`.accesslog`); given ``metrics``, the
+answers of this process itself (health probes, HTTP-layer errors, the pool's 503/504) are counted here
+(route: the health path, else ``front``), a worker's answers by the worker's Flask app.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ import signal
 import socket
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import orjson
 
 from modelhub.errors import ConfigError
 from modelhub.settings import Settings
 
-from .front import Front, Limits
+from .accesslog import Exchange
+from .front import Front, Limits, OwnResponse
 from .pool import Pool, PoolError
 from .wire import WireRequest, WireResponse
 from .workerproc import WSGIApp
@@ -66,19 +72,31 @@ def limits_of(settings: Settings) -> Limits:
                   upload_limit=settings.max_upload_bytes)
 
 
-def serve_app(factory: Callable[[], WSGIApp], settings: Settings, sock: socket.socket | None = None) -> None:
+class FrontMetrics(Protocol):
+    """What the front counts (:class:`modelhubapi.metrics.FrontMetrics`), and the pool's hooks for it."""
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None: ...
+    def after_fork(self) -> None: ...
+    def process_dead(self, pid: int) -> None: ...
+
+
+def serve_app(factory: Callable[[], WSGIApp], settings: Settings, sock: socket.socket | None = None,
+              metrics: FrontMetrics | None = None) -> None:
     """Serve ``factory()``'s WSGI app (built in each worker) until SIGTERM/SIGINT."""
-    asyncio.run(_serve(sock or bind(settings.host, settings.port), factory, settings))
+    asyncio.run(_serve(sock or bind(settings.host, settings.port), factory, settings, metrics))
 
 
-async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: Settings) -> None:
+async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: Settings,
+                 metrics: FrontMetrics | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = Pool(settings.effective_workers(), factory)
+    pool = Pool(settings.effective_workers(), factory, on_fork=metrics.after_fork if metrics else None,
+                on_exit=metrics.process_dead if metrics else None)
+    on_done = _on_done(settings, metrics)
     cors = cors_headers(settings)
-    front = Front(lambda request: _handle(request, pool, settings, cors), limits_of(settings), cors)
+    front = Front(lambda request: _handle(request, pool, settings, cors), limits_of(settings), cors, on_done)
     await pool.start()
     server = await asyncio.start_server(front.connection, sock=sock, limit=2**16)
     log.info("modelhub server listening on http://%s:%s with %d worker process(es)", settings.host, settings.port,
@@ -93,6 +111,19 @@ async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: 
     front.close_idle()
     await pool.stop(timeout=5.0)
     log.info("stopped (%d request(s) lost to workers that died)", pool.lost_requests)
+
+
+def _on_done(settings: Settings, metrics: FrontMetrics | None) -> Callable[[Exchange], None]:
+    """What runs when an answer is sent: the access log line, and the count of the front's own answers."""
+
+    def done(exchange: Exchange) -> None:
+        if settings.access_log:
+            exchange.log()
+        if metrics is not None and exchange.by_front:
+            route = exchange.path if exchange.path in HEALTH else "front"
+            metrics.observe(route, exchange.method, exchange.status, exchange.seconds)
+
+    return done
 
 
 async def _handle(request: WireRequest, pool: Pool, settings: Settings, cors: list[tuple[str, str]]) -> WireResponse:
@@ -114,4 +145,4 @@ async def _handle(request: WireRequest, pool: Pool, settings: Settings, cors: li
 
 
 def _json(status: int, value: object, cors: list[tuple[str, str]]) -> WireResponse:
-    return WireResponse(status, "", [("Content-Type", "application/json"), *cors], orjson.dumps(value) + b"\n")
+    return OwnResponse(status, "", [("Content-Type", "application/json"), *cors], orjson.dumps(value) + b"\n")

@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from modelhub import slots
 
+from .accesslog import handling
 from .wire import WireRequest, WireResponse, recv_frame, send_frame
 
 log = logging.getLogger("modelhub.worker")
@@ -43,7 +44,8 @@ def run(sock: socket.socket, factory: Callable[[], WSGIApp]) -> None:
             request = recv_frame(sock)
         except (EOFError, OSError):
             os._exit(0)
-        response = answer(app, request)
+        with handling(next((value for name, value in request.headers if name == "x-request-id"), None)):
+            response = answer(app, request)  # every log line written meanwhile names the request (accesslog)
         response.retire = slots.abandoned() > 0
         send_frame(sock, response)
 

@@ -62,7 +62,7 @@ def serve(settings: Settings) -> None:
     metrics_dir = None
     if settings.metrics:  # before prometheus_client is imported (modelhubapi.app): it reads the variable then
         if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-            metrics_dir = tempfile.mkdtemp(prefix="modelhub-metrics-")
+            metrics_dir = tempfile.mkdtemp(prefix="prometheus-multiproc-")  # one per server, not a modelhub-* leftover
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
         log.info("metrics: every process writes its values to %s", os.environ["PROMETHEUS_MULTIPROC_DIR"])

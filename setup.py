@@ -18,6 +18,7 @@ setup(
         "h11>=0.16,<1",  # HTTP/1.1 parsing in the production server's front (modelhubserve.front)
         "orjson>=3.9,<4",  # encodes the 1000-entry label list about 20x faster than json (bench/RESULTS.md)
         "python-multipart>=0.0.34,<0.1",  # multipart uploads: fastest maintained parser measured (bench/multipart.py)
+        "prometheus-client>=0.20,<1",  # GET /metrics; its multiprocess mode merges the worker processes' values
     ],
     extras_require={
         "test": [

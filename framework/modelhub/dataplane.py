@@ -47,6 +47,11 @@ class DataPlane:
         self.files = PackageFiles(self.package_dir, settings.root / "framework")
         self.legacy = None if implements_contract(model) else LegacyModel(model, self.package_dir)
         self._slots = InferenceSlots(slots=1)
+        # Called with every Prediction that infer/infer_tensors return (metrics register here); a failing
+        # observer is logged and never fails the request.  load_seconds/warmup_seconds: set by host.load.
+        self.observers: list[Callable[[Prediction], None]] = []
+        self.load_seconds: float | None = None
+        self.warmup_seconds: float | None = None
         if Image.MAX_IMAGE_PIXELS is not None and settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
             # Our limit is checked from the header first; Pillow's own bomb guard must not be stricter.
             Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
@@ -68,6 +73,9 @@ class DataPlane:
 
     def infer(self, inputs: Sequence[Any], *, deadline: Deadline | None = None, raw: bool = False) -> Prediction:
         """Predict on each input: one batch through a batch-contract model, one call each otherwise."""
+        return self._observed(self._infer(inputs, deadline, raw))
+
+    def _infer(self, inputs: Sequence[Any], deadline: Deadline | None, raw: bool) -> Prediction:
         if not inputs:
             raise BadRequest("no input to predict on")
         deadline = deadline or self.deadline()
@@ -96,7 +104,15 @@ class DataPlane:
         expected = {spec.name: spec for spec in metadata.inputs}
         if set(tensors) != set(expected):
             raise BadRequest(f"the model's inputs are {sorted(expected)}, got {sorted(tensors)}")
-        return self._run(dict(tensors), deadline or self.deadline(), Timings(), raw)
+        return self._observed(self._run(dict(tensors), deadline or self.deadline(), Timings(), raw))
+
+    def _observed(self, prediction: Prediction) -> Prediction:
+        for observer in self.observers:
+            try:
+                observer(prediction)
+            except Exception:
+                log.exception("a prediction observer failed")
+        return prediction
 
     def _run(self, batch: dict[str, np.ndarray], deadline: Deadline, timings: Timings, raw: bool) -> Prediction:
         metadata = self.model.metadata()

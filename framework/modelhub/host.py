@@ -25,7 +25,9 @@ def load(settings: Settings) -> DataPlane:
     config = read_config(settings.contrib_path)  # a bad config.json is named before the model runs
     model = load_model(settings.contrib_path, model_file=Path(source.path), settings=settings)
     plane = DataPlane(model, settings.contrib_path, config, settings, source)
+    loaded = time.perf_counter()
     plane.warm_up()
+    plane.load_seconds, plane.warmup_seconds = loaded - started, time.perf_counter() - loaded
     log.info("model %s (%s, %s) ready in %.2f s", source.file, source.variant or "unknown variant",
              "verified" if source.verified else "UNVERIFIED", time.perf_counter() - started)
     return plane

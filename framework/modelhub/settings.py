@@ -61,6 +61,9 @@ class Settings:
     data_dir: Path | None = None  # local files named in multi-input JSON must lie under it
     output_dir: Path | None = None  # array outputs for /api/output/; default: a temporary folder
     log_level: str = "info"  # debug, info, warning, error, critical
+    log_format: str = "text"  # text or json: every log line of the server (front and workers)
+    access_log: bool = True  # one line per request (logger modelhub.access) from modelhub serve
+    metrics: bool = True  # GET /metrics (Prometheus) and what it counts
     public_url: str = ""  # base of every absolute URL the server builds; default: taken from the request
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-* headers are applied
     allowed_hosts: tuple[str, ...] = ()  # Host header names accepted (".example.org": and subdomains); default any
@@ -159,6 +162,7 @@ def _validate(s: Settings) -> None:
         (s.max_connections >= 1, "max_connections must be >= 1"),
         (s.max_upload_bytes > 0, "max_upload_bytes must be > 0"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
+        (s.log_format in ("text", "json"), f"log_format must be text or json, not {s.log_format!r}"),
         (s.model_sha256 is None or len(s.model_sha256) == 64, "model_sha256 must be 64 hex digits"),
         (s.log_level.lower() in LOG_LEVELS, f"log_level must be one of {', '.join(LOG_LEVELS)}, not {s.log_level!r}"),
     ]

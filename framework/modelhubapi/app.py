@@ -22,6 +22,7 @@ from modelhub.settings import Settings, load_settings, trusted_networks
 
 from .errors import register_error_handlers
 from .jsonprovider import FastJSONProvider
+from .metrics import install as install_metrics
 from .oip_routes import oip_bp
 from .openapi import docs_bp
 from .outputs import OutputStore
@@ -30,7 +31,8 @@ from .service import ModelHubService
 from .webpage import page_bp
 
 MULTIPART_SLACK = 64 * 1024  # room for multipart headers around a file of the maximum size
-HEALTH_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})  # build no URL: probes may use any Host
+# Any Host may ask these (probes, scrapers): they build no URL.
+HEALTH_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/metrics"})
 _HOST_HEADER = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(:[0-9]{0,5})?")
 
 
@@ -133,6 +135,8 @@ def create_app(settings: Settings | None = None, *, host: ModelHost | None = Non
     app.register_blueprint(docs_bp)
     register_error_handlers(app)
     app.wsgi_app = ForwardedHeaders(app.wsgi_app, trusted_networks(settings))  # type: ignore[method-assign]
+    if settings.metrics:
+        install_metrics(app, host)
     cors = cors_headers(settings)
     allowed, public_root = settings.allowed_hosts, settings.public_root
 

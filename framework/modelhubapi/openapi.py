@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from modelhub import __version__
 
@@ -80,7 +80,7 @@ def _oip(paths: dict[str, Any], suffix: str, method: str, op: Any) -> None:
         paths[prefix + suffix] = {method: op(params)}
 
 
-def document() -> dict[str, Any]:
+def document(metrics: bool = True) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/get_config": {"get": _op("config.json, plus the model file served",
                                        _answer("the config", {"type": "object"}))},
@@ -122,6 +122,9 @@ def document() -> dict[str, Any]:
         "/openapi.json": {"get": _op("this document", _answer("OpenAPI 3.1", {"type": "object"}))},
         "/docs": {"get": _op("interactive API docs (Swagger UI)", _answer("HTML", None, "text/html"))},
     }
+    if metrics:
+        paths["/metrics"] = {"get": _op("Prometheus metrics (text exposition format)",
+                                        _answer("the metrics", None, "text/plain"))}
     metadata = _obj(name=STR, versions={"type": "array", "items": STR}, platform=STR,
                     inputs={"type": "array", "items": TENSOR_META}, outputs={"type": "array", "items": TENSOR_META})
     _oip(paths, "", "get", lambda p: _op("Open Inference Protocol model metadata", _answer("metadata", metadata),
@@ -146,7 +149,7 @@ def document() -> dict[str, Any]:
 
 @docs_bp.get("/openapi.json")
 def openapi_json() -> Response:
-    return jsonify(document())
+    return jsonify(document(current_app.config["MODELHUB_SETTINGS"].metrics))
 
 
 @docs_bp.get("/docs")

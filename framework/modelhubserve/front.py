@@ -12,7 +12,8 @@ the loop itself (the process is one CPU of the pool; a request hands nothing to 
   connection may idle ``keepalive_timeout`` seconds between requests (then it is closed);
 - at most ``max_connections`` connections are open (the main process counts them over all workers): more
   are answered 503 at once;
-- every answer of the HTTP layer itself (400, 408, 413, 414, 431, 503, 505) is JSON with CORS headers.
+- every answer of the HTTP layer itself (400, 408, 413, 414, 431, 503, 505) is JSON with CORS headers;
+- every answer carries the request's ``X-Request-ID`` and, once sent, goes to ``on_done`` (access log, metrics).
 """
 
 from __future__ import annotations
@@ -20,39 +21,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 
 import h11
 
+from .accesslog import Exchange
+from .limits import MAX_REQUEST_LINE, READ_SIZE, ClientError, Limits, pending, read_until
 from .wire import WireRequest, WireResponse
 
 log = logging.getLogger("modelhub.front")
 
-READ_SIZE = 65536
-MAX_REQUEST_LINE = 8192  # bytes; a longer request line (URL) is answered 414
-
-
-@dataclass(frozen=True)
-class Limits:
-    header_timeout: float = 10.0
-    body_timeout: float = 10.0
-    min_body_rate: float = 16384.0  # bytes/s, after body_timeout
-    keepalive_timeout: float = 5.0
-    send_timeout: float = 30.0
-    max_connections: int = 1000
-    max_header_bytes: int = 16384
-    max_body_bytes: int = 20 * 1024 * 1024 + 65536  # the upload limit plus room for multipart headers
-    upload_limit: int = 20 * 1024 * 1024  # the limit that 413 answers name
-
-
-class ClientError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class OwnResponse(WireResponse):
+    """An answer of the server itself (HTTP layer, health while loading): the app did not see the request."""
 
 
 Handler = Callable[[WireRequest], Awaitable[WireResponse]]
@@ -60,9 +42,10 @@ Handler = Callable[[WireRequest], Awaitable[WireResponse]]
 
 class Front:
     def __init__(self, handler: Handler, limits: Limits, cors: list[tuple[str, str]],
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None, on_done: Callable[[Exchange], None] | None = None) -> None:
         self.handler = handler
         self.on_close = on_close
+        self.on_done = on_done
         self.limits = limits
         self.cors = cors
         self.open = 0
@@ -72,11 +55,13 @@ class Front:
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
+        peer = writer.get_extra_info("peername") or ("", 0)
         try:
             if self.open > self.limits.max_connections:
-                await self.send_error(writer, None, 503, "too many open connections; retry in a moment")
+                await self.send_error(writer, None, 503, "too many open connections; retry in a moment",
+                                      Exchange(str(peer[0])))
                 return
-            await self._serve(reader, writer)
+            await self._serve(reader, writer, peer)
         except (ConnectionError, TimeoutError):
             pass
         except Exception:
@@ -88,38 +73,41 @@ class Front:
             if self.on_close is not None:
                 self.on_close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: tuple[str, int]) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
-        peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
         first = True
         while True:
             if not first:
                 self._idle[writer] = reader
+            exchange = Exchange(str(peer[0]))
             try:
                 request = await self._read_head(conn, reader, first)
                 if request is None:
                     return
                 self._idle.pop(writer, None)
-                received = time.monotonic()
+                received = exchange.started = time.monotonic()
+                exchange.identify(request.method, request.target, request.headers)
                 body = await self._read_body(conn, reader, writer, request)
             except ClientError as error:
-                await self.send_error(writer, conn, error.status, error.message)
+                await self.send_error(writer, conn, error.status, error.message, exchange)
                 return
             except h11.RemoteProtocolError as error:
                 status = error.error_status_hint if error.error_status_hint >= 400 else 400
                 message = "the request headers are too large" if status == 431 else f"malformed HTTP request: {error}"
-                await self.send_error(writer, conn, status, message)
+                await self.send_error(writer, conn, status, message, exchange)
                 return
             first = False
             self.in_flight += 1
             try:
-                wire = WireRequest(request.method.decode("ascii", "replace"), request.target.decode("latin-1"),
-                                   [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers],
-                                   body, (str(peer[0]), int(peer[1])), (str(local[0]), int(local[1])),
+                headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers
+                           if n != b"x-request-id"]
+                headers.append(("x-request-id", exchange.request_id))
+                wire = WireRequest(exchange.method, request.target.decode("latin-1"), headers, body,
+                                   (str(peer[0]), int(peer[1])), (str(local[0]), int(local[1])),
                                    request.http_version.decode("ascii"), received)
                 response = await self.handler(wire)
-                if not await self._send(writer, conn, response, head=request.method == b"HEAD"):
+                if not await self._send(writer, conn, response, exchange, head=request.method == b"HEAD"):
                     return
             finally:
                 self.in_flight -= 1
@@ -147,7 +135,7 @@ class Front:
                 limit = idle_until
             else:
                 limit, idle_until = deadline, None
-            data = await self._read(reader, limit)
+            data = await read_until(reader, limit)
             if data is None:
                 if started or first:
                     raise ClientError(408, f"the request headers did not arrive within "
@@ -184,7 +172,7 @@ class Front:
                 raise ClientError(400, "the connection closed before the request body was complete")
             # Allowed: the first body_timeout seconds, then min_body_rate for all that came so far and more.
             allowed = self.limits.body_timeout + (size + READ_SIZE) / self.limits.min_body_rate
-            data = await self._read(reader, started + allowed)
+            data = await read_until(reader, started + allowed)
             if data is None:
                 raise ClientError(408, f"the request body arrived too slowly (at least "
                                        f"{self.limits.min_body_rate:g} bytes/s after {self.limits.body_timeout:g} s)")
@@ -196,18 +184,14 @@ class Front:
         if sum(len(name) + len(value) + 4 for name, value in headers) > self.limits.max_header_bytes:
             raise ClientError(431, f"the request headers are larger than {self.limits.max_header_bytes} bytes")
 
-    @staticmethod
-    async def _read(reader: asyncio.StreamReader, until: float) -> bytes | None:
-        """Bytes from the client (b"" at its end of stream), or None when ``until`` passes first."""
-        try:
-            return await asyncio.wait_for(reader.read(READ_SIZE), max(0.0, until - time.monotonic()))
-        except TimeoutError:
-            return None
-
     async def _send(self, writer: asyncio.StreamWriter, conn: h11.Connection, response: WireResponse,
-                    head: bool = False) -> bool:
-        headers = [(name, value) for name, value in response.headers if name.lower() != "content-length"]
-        headers.append(("Content-Length", str(len(response.body))))
+                    exchange: Exchange, head: bool = False) -> bool:
+        exchange.request_id = exchange.request_id or uuid.uuid4().hex
+        headers = [(name, value) for name, value in response.headers
+                   if name.lower() not in ("content-length", "x-request-id")]
+        headers += [("Content-Length", str(len(response.body))), ("X-Request-ID", exchange.request_id)]
+        exchange.status, exchange.sent = response.status, 0 if head else len(response.body)
+        exchange.by_front = isinstance(response, OwnResponse)
         if self.closing:
             headers.append(("Connection", "close"))
         try:
@@ -216,18 +200,21 @@ class Front:
             if not head:
                 data += conn.send(h11.Data(data=response.body))
             data += conn.send(h11.EndOfMessage())
+            writer.write(data)
+            await asyncio.wait_for(writer.drain(), self.limits.send_timeout)
         except h11.LocalProtocolError:
             log.exception("could not send a response")
             return False
-        writer.write(data)
-        try:
-            await asyncio.wait_for(writer.drain(), self.limits.send_timeout)
         except TimeoutError:
             return False  # the client does not read its answer
+        finally:
+            exchange.seconds = time.monotonic() - exchange.started
+            if self.on_done is not None:
+                self.on_done(exchange)
         return True
 
     async def send_error(self, writer: asyncio.StreamWriter, conn: h11.Connection | None, status: int,
-                          message: str) -> None:
+                         message: str, exchange: Exchange) -> None:
         body = json.dumps({"error": message}, separators=(",", ":")).encode() + b"\n"
         if conn is None or conn.our_state is h11.IDLE:  # no request head was parsed: answer as to one
             conn = h11.Connection(h11.SERVER)
@@ -235,9 +222,9 @@ class Front:
             conn.next_event()
         if conn.our_state is not h11.SEND_RESPONSE:
             return
-        response = WireResponse(status, "", [("Content-Type", "application/json"), *self.cors,
-                                             ("Connection", "close")], body)
-        await self._send(writer, conn, response)
+        response = OwnResponse(status, "", [("Content-Type", "application/json"), *self.cors,
+                                            ("Connection", "close")], body)
+        await self._send(writer, conn, response, exchange)
 
     def close_idle(self) -> None:
         """At shutdown: close kept-alive connections that are between requests and have sent nothing more.
@@ -247,19 +234,6 @@ class Front:
         """
         self.closing = True
         for writer, reader in list(self._idle.items()):
-            if not _pending(reader, writer):
+            if not pending(reader, writer):
                 writer.close()
 
-
-def _pending(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-    """Bytes of a next request arrived: read into the stream's buffer already, or waiting in the socket."""
-    if getattr(reader, "_buffer", None):  # asyncio reads eagerly; its buffer has no public size
-        return True
-    transport_socket = writer.get_extra_info("socket")
-    if transport_socket is None:
-        return False
-    try:  # asyncio's socket wrapper has no recv: peek through a duplicate of the descriptor
-        with socket.fromfd(transport_socket.fileno(), socket.AF_INET, socket.SOCK_STREAM) as sock:
-            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except OSError:  # BlockingIOError: nothing there
-        return False

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import workerproc
-from .front import Limits
 
 log = logging.getLogger("modelhub.pool")
 
@@ -42,14 +41,15 @@ class Worker:
 
 
 class Pool:
-    def __init__(self, size: int, factory: Callable[[], workerproc.WSGIApp], limits: Limits,
-                 cors: list[tuple[str, str]], graceful: float, hard_limit: float) -> None:
+    """``on_fork()`` runs in each new worker before it closes inherited descriptors, ``on_exit(pid)`` once reaped."""
+
+    def __init__(self, size: int, spec: workerproc.WorkerSpec, hard_limit: float,
+                 on_fork: Callable[[], None] | None = None, on_exit: Callable[[int], None] | None = None) -> None:
         self.size = size
-        self.factory = factory
-        self.limits = limits
-        self.cors = cors
-        self.graceful = graceful
+        self.spec = spec
         self.hard_limit = hard_limit
+        self.on_fork = on_fork
+        self.on_exit = on_exit
         self.workers: dict[int, Worker] = {}  # by pid, retiring ones included
         self.load_error: str | None = None
         self.stopping = False
@@ -74,12 +74,14 @@ class Pool:
         pid = os.fork()
         if pid == 0:  # the child: keep only stdio and its control socket, then never return
             try:
+                if self.on_fork is not None:
+                    self.on_fork()
                 keep = child.fileno()
                 limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
                 os.closerange(3, keep)
                 os.closerange(keep + 1, max(limit, keep + 1))
                 signal.set_wakeup_fd(-1)
-                workerproc.run(child, self.factory, self.limits, self.cors, self.graceful)
+                workerproc.run(child, self.spec)
             finally:
                 os._exit(1)
         child.close()
@@ -154,7 +156,7 @@ class Pool:
                 os.kill(worker.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        loop.create_task(_reap(worker.pid, time.monotonic() + 10))
+        loop.create_task(self._reap(worker.pid, time.monotonic() + 10))
 
     async def _watch(self) -> None:
         """Replace workers that stopped beating (stuck in work that nothing could stop)."""
@@ -172,7 +174,8 @@ class Pool:
 
     def give(self, conn: socket.socket) -> bool:
         """Hand ``conn`` to the ready worker with the fewest open connections; False if none can take it."""
-        ready = sorted((w for w in self.workers.values() if w.ready and not w.retiring), key=lambda w: (w.open, w.given))
+        ready = sorted((w for w in self.workers.values() if w.ready and not w.retiring),
+                       key=lambda w: (w.open, w.given))
         for worker in ready:
             try:
                 socket.send_fds(worker.control, [b"c"], [conn.fileno()])
@@ -195,12 +198,18 @@ class Pool:
                 pass
         deadline = time.monotonic() + timeout
         for worker in list(self.workers.values()):
-            if not await _reaped(worker.pid, deadline):
+            if await _reaped(worker.pid, deadline):
+                self._exited(worker.pid)
+            else:
                 self._forget(worker, kill=True)
 
+    async def _reap(self, pid: int, until: float) -> None:
+        if await _reaped(pid, until):
+            self._exited(pid)
 
-async def _reap(pid: int, until: float) -> None:
-    await _reaped(pid, until)
+    def _exited(self, pid: int) -> None:
+        if self.on_exit is not None:
+            self.on_exit(pid)
 
 
 async def _reaped(pid: int, until: float) -> bool:

@@ -7,6 +7,10 @@ pass through this process.  While no worker is ready, or when ``max_connections`
 process answers by itself (its own front, one request, then ``Connection: close``): ``/v2/health/live``
 200, ``/v2/health/ready`` 503, anything else 503.  SIGTERM or SIGINT: stop accepting, let the workers
 finish the requests they have within ``graceful_timeout``, exit 0.
+
+Each answer, once sent, makes one access-log line (:mod:`.accesslog`), in whichever process sent it;
+given ``metrics``, the answers the app did not give (health while loading, HTTP-layer errors) are
+counted there too (route: the health path, else ``front``); the app counts its own.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
+from typing import Protocol
 
 from modelhub.errors import ConfigError
 from modelhub.settings import Settings
 
-from .front import Front, Limits
+from .accesslog import Exchange
+from .front import Front, OwnResponse
+from .limits import Limits
 from .pool import Pool
 from .wire import WireRequest, WireResponse
-from .workerproc import WSGIApp
+from .workerproc import WorkerSpec, WSGIApp
 
 log = logging.getLogger("modelhub.server")
 
@@ -60,25 +67,36 @@ def limits_of(settings: Settings) -> Limits:
                   upload_limit=settings.max_upload_bytes)
 
 
+class FrontMetrics(Protocol):
+    """What the server counts itself (:class:`modelhubapi.metrics.FrontMetrics`), and the pool's hooks for it."""
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None: ...
+    def after_fork(self) -> None: ...
+    def process_dead(self, pid: int) -> None: ...
+
+
 def serve_app(factory: Callable[[], WSGIApp], settings: Settings, sock: socket.socket | None = None,
-              cors: list[tuple[str, str]] | None = None) -> None:
+              cors: list[tuple[str, str]] | None = None, metrics: FrontMetrics | None = None) -> None:
     """Serve ``factory()``'s WSGI app (built in each worker) until SIGTERM/SIGINT.
 
     ``cors``: the app's CORS headers, which the server's own answers (HTTP-layer errors) carry too.
     """
-    asyncio.run(_serve(sock or bind(settings.host, settings.port), factory, settings, cors or []))
+    asyncio.run(_serve(sock or bind(settings.host, settings.port), factory, settings, cors or [], metrics))
 
 
 async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: Settings,
-                 cors: list[tuple[str, str]]) -> None:
+                 cors: list[tuple[str, str]], metrics: FrontMetrics | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     limits = limits_of(settings)
-    pool = Pool(settings.effective_workers(), factory, dataclasses.replace(limits, max_connections=WORKER_CONNECTIONS),
-                cors, settings.graceful_timeout, settings.request_timeout + HARD_LIMIT_MARGIN)
-    own = Front(lambda request: _unready(request, pool, cors), limits, cors)
+    done = _on_done(settings, metrics)
+    spec = WorkerSpec(factory, dataclasses.replace(limits, max_connections=WORKER_CONNECTIONS), cors,
+                      settings.graceful_timeout, done)
+    pool = Pool(settings.effective_workers(), spec, settings.request_timeout + HARD_LIMIT_MARGIN,
+                on_fork=metrics.after_fork if metrics else None, on_exit=metrics.process_dead if metrics else None)
+    own = Front(lambda request: _unready(request, pool, cors), limits, cors, on_done=done)
     own.closing = True  # one request per connection here, then the client reconnects to a worker
     await pool.start()
     accepting = loop.create_task(_accept(sock, pool, own, settings.max_connections))
@@ -113,12 +131,27 @@ async def _answer_here(conn: socket.socket, own: Front, full: bool) -> None:
     if full:
         own.open += 1
         try:
-            await own.send_error(writer, None, 503, "too many open connections; retry in a moment")
+            peer = writer.get_extra_info("peername") or ("", 0)
+            await own.send_error(writer, None, 503, "too many open connections; retry in a moment",
+                                 Exchange(str(peer[0])))
         finally:
             own.open -= 1
             writer.close()
         return
     await own.connection(reader, writer)
+
+
+def _on_done(settings: Settings, metrics: FrontMetrics | None) -> Callable[[Exchange], None]:
+    """What runs when an answer is sent: the access log line, and the count of answers the app did not give."""
+
+    def done(exchange: Exchange) -> None:
+        if settings.access_log:
+            exchange.log()
+        if metrics is not None and exchange.by_front:
+            route = exchange.path if exchange.path in HEALTH else "front"
+            metrics.observe(route, exchange.method, exchange.status, exchange.seconds)
+
+    return done
 
 
 async def _unready(request: WireRequest, pool: Pool, cors: list[tuple[str, str]]) -> WireResponse:
@@ -134,5 +167,5 @@ async def _unready(request: WireRequest, pool: Pool, cors: list[tuple[str, str]]
 
 
 def _json(status: int, value: object, cors: list[tuple[str, str]]) -> WireResponse:
-    return WireResponse(status, "", [("Content-Type", "application/json"), *cors],
-                        json.dumps(value, separators=(",", ":")).encode() + b"\n")
+    return OwnResponse(status, "", [("Content-Type", "application/json"), *cors],
+                       json.dumps(value, separators=(",", ":")).encode() + b"\n")

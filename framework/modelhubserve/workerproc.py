@@ -20,12 +20,15 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from modelhub import slots
 
-from .front import Front, Limits
+from .accesslog import Exchange, handling
+from .front import Front
+from .limits import Limits
 from .wire import WireRequest, WireResponse
 
 log = logging.getLogger("modelhub.worker")
@@ -35,13 +38,24 @@ INTERNAL = b'{"error":"internal server error; the server log has the details"}\n
 BEAT = 1.0  # seconds between heartbeats
 
 
-def run(control: socket.socket, factory: Callable[[], WSGIApp], limits: Limits, cors: list[tuple[str, str]],
-        graceful: float) -> None:
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What each worker is made of: the app, its front's limits and CORS headers, its graceful stop, and
+    ``on_done`` for every answer its front sends (access log, metrics)."""
+
+    factory: Callable[[], WSGIApp]
+    limits: Limits
+    cors: list[tuple[str, str]]
+    graceful: float
+    on_done: Callable[[Exchange], None] | None = None
+
+
+def run(control: socket.socket, spec: WorkerSpec) -> None:
     """The body of a forked worker; never returns."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when workers stop
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     try:
-        app = factory()
+        app = spec.factory()
     except Exception as error:
         message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
         log.error("worker %d could not load the model: %s", os.getpid(), message)
@@ -49,7 +63,7 @@ def run(control: socket.socket, factory: Callable[[], WSGIApp], limits: Limits, 
         os._exit(3)
     _tell(control, b"ready")
     try:
-        asyncio.run(_serve(control, app, limits, cors, graceful))
+        asyncio.run(_serve(control, app, spec))
     except BaseException:
         log.exception("worker %d failed", os.getpid())
     finally:
@@ -63,20 +77,20 @@ def _tell(control: socket.socket, message: bytes) -> None:
         os._exit(4)  # the main process is gone
 
 
-async def _serve(control: socket.socket, app: WSGIApp, limits: Limits, cors: list[tuple[str, str]],
-                 graceful: float) -> None:
+async def _serve(control: socket.socket, app: WSGIApp, spec: WorkerSpec) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
     async def handle(request: WireRequest) -> WireResponse:
-        response = answer(app, request)
+        with handling(next((value for name, value in request.headers if name == "x-request-id"), None)):
+            response = answer(app, request)  # every log line written meanwhile names the request (accesslog)
         if slots.abandoned() and not stop.is_set():
             log.error("worker %d still runs a model call it could not stop: it retires", os.getpid())
             _tell(control, b"retire")
             stop.set()
         return response
 
-    front = Front(handle, limits, cors, on_close=lambda: _tell(control, b"closed"))
+    front = Front(handle, spec.limits, spec.cors, on_close=lambda: _tell(control, b"closed"), on_done=spec.on_done)
     connections: set[asyncio.Task[None]] = set()  # from the moment a descriptor arrives
 
     def on_control() -> None:
@@ -107,7 +121,7 @@ async def _serve(control: socket.socket, app: WSGIApp, limits: Limits, cors: lis
     await stop.wait()
     loop.remove_reader(control.fileno())
     on_control()  # a descriptor sent before "stop" is served too (the main process sends none after it)
-    deadline = time.monotonic() + graceful
+    deadline = time.monotonic() + spec.graceful
     while connections and time.monotonic() < deadline:
         front.close_idle()
         await asyncio.wait(set(connections), timeout=0.05)

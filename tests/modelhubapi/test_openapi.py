@@ -68,3 +68,12 @@ def test_schemathesis_against_the_live_server(start_server, int8_model: Path) ->
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in result.stdout.lower()
+
+
+def test_without_metrics_the_document_has_no_metrics_route(fake_package) -> None:  # type: ignore[no-untyped-def]
+    package: Path = fake_package()
+    app = ModelHubRESTAPI(load_model(package), package, load_settings({"metrics": False}, {})).app
+    documented = {(path, method) for path, item in app.test_client().get("/openapi.json").get_json()["paths"].items()
+                  for method in item}
+    assert ("/metrics", "get") not in documented
+    assert documented == flask_operations(app)

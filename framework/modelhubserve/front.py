@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import h11
 
 from .accesslog import Exchange
-from .limits import MAX_REQUEST_LINE, READ_SIZE, ClientError, Limits, pending, read_until
+from .limits import MAX_REQUEST_LINE, RATE_SLACK, ClientError, Limits, pending, read_until
 from .wire import WireRequest, WireResponse
 
 log = logging.getLogger("modelhub.front")
@@ -171,7 +171,7 @@ class Front:
             if isinstance(event, h11.ConnectionClosed):
                 raise ClientError(400, "the connection closed before the request body was complete")
             # Allowed: the first body_timeout seconds, then min_body_rate for all that came so far and more.
-            allowed = self.limits.body_timeout + (size + READ_SIZE) / self.limits.min_body_rate
+            allowed = self.limits.body_timeout + (size + RATE_SLACK) / self.limits.min_body_rate
             data = await read_until(reader, started + allowed)
             if data is None:
                 raise ClientError(408, f"the request body arrived too slowly (at least "
@@ -201,7 +201,8 @@ class Front:
                 data += conn.send(h11.Data(data=response.body))
             data += conn.send(h11.EndOfMessage())
             writer.write(data)
-            await asyncio.wait_for(writer.drain(), self.limits.send_timeout)
+            async with asyncio.timeout(self.limits.send_timeout):
+                await writer.drain()
         except h11.LocalProtocolError:
             log.exception("could not send a response")
             return False

@@ -28,7 +28,7 @@ from modelhub import slots
 
 from .accesslog import Exchange, handling
 from .front import Front
-from .limits import Limits
+from .limits import READ_SIZE, Limits
 from .wire import WireRequest, WireResponse
 
 log = logging.getLogger("modelhub.worker")
@@ -133,7 +133,7 @@ async def _serve(control: socket.socket, app: WSGIApp, spec: WorkerSpec) -> None
 async def _connection(front: Front, sock: socket.socket) -> None:
     sock.setblocking(False)
     try:
-        reader, writer = await asyncio.open_connection(sock=sock, limit=2**16)
+        reader, writer = await asyncio.open_connection(sock=sock, limit=READ_SIZE)
     except OSError:
         sock.close()
         if front.on_close is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -47,6 +48,13 @@ def upload(url: str, data: bytes) -> int:
     ).status_code
 
 
+def oip_infer(url: str, data: bytes) -> int:
+    """The Open Inference Protocol route with one encoded image (BYTES, base64 in JSON)."""
+    image = {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(data).decode()]}
+    body = {"inputs": [image], "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}]}
+    return requests.post(f"{url}/v2/models/mobilenet/infer", json=body, headers=CLOSE, timeout=20).status_code
+
+
 def too_large(port: int) -> bytes:
     """A request whose Content-Length is over the limit: the front answers 413 itself."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -78,13 +86,20 @@ def test_metrics_count_every_request_of_both_workers(start_server, int8_model: P
         sent["/api/predict_sample", "GET", 200] += 1
     assert requests.get(f"{server.url}/no/such/route", headers=CLOSE, timeout=10).status_code == 404
     sent["unmatched", "GET", 404] += 1
+    oip = "/v2/models/<name>/infer"
+    sent[oip, "POST", 200] = sent[oip, "POST", 415] = 0
+    for _ in range(2):
+        assert oip_infer(server.url, PHOTO) == 200
+        sent[oip, "POST", 200] += 1
+    assert oip_infer(server.url, b"these bytes are no image") == 415
+    sent[oip, "POST", 415] += 1
     assert too_large(server.port).startswith(b"HTTP/1.1 413")
     found = scrape(server.url)
     for (route, method, status), number in sent.items():
         assert count(found, route, method, status) == number, (route, method, status)
     assert count(found, "front", "POST", 413) == 1  # answered by the front, counted by the front
     assert count(found, "/v2/health/ready", "GET", 200) >= 30  # all_workers_ready's probes, also the front's
-    predictions = sent["/api/predict", "POST", 200] + sent["/api/predict_sample", "GET", 200]
+    predictions = sent["/api/predict", "POST", 200] + sent["/api/predict_sample", "GET", 200] + sent[oip, "POST", 200]
     for stage in ("decode", "preprocess", "queue", "inference", "postprocess"):
         assert found[("modelhub_stage_seconds_count", (("stage", stage),))] == predictions, stage
     assert found[("modelhub_batch_size_count", ())] == predictions

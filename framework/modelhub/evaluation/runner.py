@@ -58,7 +58,7 @@ def classify_item(classifier: Callable[[bytes], np.ndarray], item: Item) -> dict
 def _init_worker(target: Target) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which ends the pool
-    logging.getLogger("modelhub").setLevel(logging.WARNING)
+    logging.getLogger("modelhub").setLevel(logging.ERROR)  # the parent has logged the same load already
     _worker = build(target)
 
 

@@ -124,3 +124,36 @@ def test_progress_bar_on_a_terminal_only() -> None:
     pipe = io.StringIO()
     Bar(pipe, 200, 0).update(50, force=True)
     assert pipe.getvalue() == ""
+
+
+def test_published_figures_by_sha256_then_by_variant() -> None:
+    from support import REPO_ROOT
+
+    from modelhub.evaluation.published import published_for
+
+    zoo_float = "c1c513582d56afceff8516c73804e484c81c6a830712ab6d682253f4a3cd042f"
+    found = published_for(REPO_ROOT, zoo_float, None)
+    assert found is not None and (found["top1"], found["top5"], found["same_file"]) == (70.94, 89.99, True)
+    found = published_for(REPO_ROOT, "0" * 64, "int8")
+    assert found is not None and (found["top1"], found["top5"], found["same_file"]) == (68.30, 88.44, False)
+    assert found["file"] == "mobilenetv2-12-int8.onnx"
+    assert published_for(REPO_ROOT, "0" * 64, None) is None
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["nowhere"], "is not a folder"),
+    ([".", "--limit", "0"], "--limit must be at least 1"),
+    ([".", "--workers", "-1"], "--workers must be at least 1"),
+    (["ILSVRC", "--url", "ftp://example.org"], "--url must be an http:// or https:// address"),
+    (["ILSVRC", "--url", "http://127.0.0.1:9"], "cannot reach http://127.0.0.1:9/api/get_config"),
+])
+def test_command_line_errors(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelhubserve.cli import main
+
+    (tmp_path / "ILSVRC" / "n02123045").mkdir(parents=True)
+    (tmp_path / "ILSVRC" / "n02123045" / "cat.jpg").write_bytes(jpeg())
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", *args, "--out", str(tmp_path / "report")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("modelhub: error: ") and message in error and "Traceback" not in error

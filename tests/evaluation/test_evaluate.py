@@ -8,6 +8,7 @@ a resumed run, two worker processes and a live server (ModelHub and OIP routes) 
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from eval_support import Reference, write_class_folders, write_val_layout
 from modelhubserve.cli import main
-from support import ServerProcess
+from support import CONTRIB_DIR, ServerProcess
 
 pytestmark = pytest.mark.model
 
@@ -134,6 +135,15 @@ def test_resume_reuses_cached_results(val_folder: Any, int8_model: Path, tmp_pat
     assert sorted(r["name"] for r in lines[5:]) == sorted(name for name, _ in truth[5:])
     results = json.loads((out / "results.json").read_text())
     assert results["run"] == {"images": len(truth), "cached": 5, "classified": len(truth) - 5}
+    # Changed pipeline code (a copy of the package with one more line) never reuses those answers.
+    package = tmp_path / "contrib"
+    shutil.copytree(CONTRIB_DIR, package, ignore=shutil.ignore_patterns("sample_data", "__pycache__"))
+    (package / "sample_data").mkdir()
+    with open(package / "processing.py", "a") as processing:
+        processing.write("\n# changed\n")
+    assert evaluate(str(folder), "--limit", "2", "--contrib", str(package), *common) == 0
+    assert json.loads((out / "results.json").read_text())["run"] == {"images": 2, "cached": 0, "classified": 2}
+    assert len(list((out / "cache").glob("*.jsonl"))) == 2
 
 
 def cache_lines_tolerant(out: Path) -> list[dict[str, Any]]:
@@ -209,7 +219,6 @@ def wilson_here(hits: int, n: int) -> tuple[float, float]:
 
 def test_an_interrupted_run_continues_where_it_stopped(val_folder: Any, int8_model: Path, tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) in the middle of a run; the next run classifies only what the cache lacks."""
-    import shutil
     import signal
     import subprocess
     import time

@@ -89,6 +89,10 @@ class RemoteClassifier:
         except (ValueError, AttributeError):
             raise EvaluationError(f"{self.base}/api/get_config is not a ModelHub model's config") from None
         self.name = str(meta.get("name") or "model")
+        try:
+            self.server = json.loads(self._send("GET", "/v2"))  # the OIP server metadata: name, version
+        except (ModelHubError, ValueError):
+            self.server = None
 
     def _send(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> bytes:
         headers = {"Content-Type": content_type} if content_type else {}
@@ -138,7 +142,7 @@ class RemoteClassifier:
     def describe(self) -> dict[str, Any]:
         route = "/api/predict" if self.protocol == "modelhub" else f"/v2/models/{self.name}/infer"
         return {"where": f"server {self.base}{route}", "model_file": (self.config.get("model") or {}).get("file", {}),
-                "model_name": self.name}
+                "model_name": self.name, "server": self.server}
 
 
 def build(target: Target) -> LocalClassifier | RemoteClassifier:

@@ -1,8 +1,8 @@
 """Classify every image of a data set, in worker processes, with a per-image cache that makes runs resumable.
 
 Each result is one JSON line of ``<out>/cache/<run key>.jsonl``, appended (and flushed) as soon as it is
-known; the key is made of what decides the answers (the model file's sha256, or the server's URL and
-protocol), so another model never reuses them.  A run reads the cache first and classifies only the images
+known; the key is made of what decides the answers (:func:`run_key`), so another model or changed pipeline
+code never reuses them.  A run reads the cache first and classifies only the images
 it lacks.  Results do not depend on the number of workers: every image is classified alone, in its own
 call, by the same pipeline.
 """
@@ -68,9 +68,23 @@ def _in_worker(item: Item) -> dict[str, Any]:
 
 
 def run_key(target: Target, model: dict[str, Any]) -> str:
-    """The cache's name: what decides the answers (a server by URL and protocol, a local model by sha256)."""
-    identity = f"{target.url}|{target.protocol}" if target.url else f"local|{model.get('sha256')}"
-    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+    """The cache's name: what decides the answers, so a change of any of them starts a new cache.
+
+    Locally: the model file's sha256 and the code of the pipeline (the contributor package's Python files and
+    model/ JSON, the engine's modules), so fixing a preprocessing bug never reuses the old answers.  For a
+    server: its URL, the protocol and the sha256 of the model file it reports.
+    """
+    digest = hashlib.sha256()
+    if target.url:
+        digest.update(f"{target.url}|{target.protocol}|{model.get('sha256')}".encode())
+        return digest.hexdigest()[:16]
+    digest.update(f"local|{model.get('sha256')}".encode())
+    package = target.settings.contrib_path
+    engine = Path(__file__).resolve().parents[1]
+    for path in [*sorted(package.glob("*.py")), *sorted((package / "model").glob("*.json")),
+                 *sorted(engine.glob("*.py"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def read_cache(path: Path, items: Sequence[Item]) -> dict[str, dict[str, Any]]:

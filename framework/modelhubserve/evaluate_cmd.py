@@ -55,9 +55,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise BadRequest("--limit must be at least 1")
     if args.eval_workers < 0:
         raise BadRequest("--workers must be at least 1 (0: one per core)")
-    dataset = load_dataset(Path(args.folder), Path(args.labels) if args.labels else None)
-    items = dataset.items[: args.limit] if args.limit else dataset.items
     out = Path(args.out).expanduser().resolve()
+    dataset = load_dataset(Path(args.folder), Path(args.labels) if args.labels else None, skip=out)
+    items = dataset.items[: args.limit] if args.limit else dataset.items
     target = Target(settings, args.url, args.protocol)
     workers = args.eval_workers or _cores()
     records, described, counts = evaluate_items(target, items, out, workers)

@@ -61,11 +61,17 @@ def test_devkit_ground_truth_with_meta_mat(tmp_path: Path) -> None:
     synsets = np.array([(1, "n02119789", "kit fox"), (7, "n02123045", "tabby"), (1001, "n02121808", "domestic cat")],
                        dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O")])
     savemat(tmp_path / "meta.mat", {"synsets": synsets})
-    dataset = load_dataset(tmp_path)
-    assert [(item.name, item.label) for item in dataset.items] == [
-        ("ILSVRC2012_val_00000001.JPEG", 281), ("ILSVRC2012_val_00000002.JPEG", 278),
-        ("ILSVRC2012_val_00000003.JPEG", 281)]
+    expected = [("ILSVRC2012_val_00000001.JPEG", 281), ("ILSVRC2012_val_00000002.JPEG", 278),
+                ("ILSVRC2012_val_00000003.JPEG", 281)]
+    dataset = load_dataset(tmp_path)  # found beside the images
+    assert [(item.name, item.label) for item in dataset.items] == expected
     assert "meta.mat" in dataset.mapping
+    devkit = tmp_path / "ILSVRC2012_devkit_t12" / "data"  # where the devkit keeps both files
+    devkit.mkdir(parents=True)
+    for name in ("ILSVRC2012_validation_ground_truth.txt", "meta.mat"):
+        (tmp_path / name).rename(devkit / name)
+    dataset = load_dataset(tmp_path, devkit / "ILSVRC2012_validation_ground_truth.txt")
+    assert [(item.name, item.label) for item in dataset.items] == expected and "meta.mat" in dataset.mapping
 
 
 def test_loc_solution_and_bad_ground_truth(tmp_path: Path) -> None:
@@ -88,6 +94,13 @@ def test_loc_solution_and_bad_ground_truth(tmp_path: Path) -> None:
         load_dataset(tmp_path, devkit)
     with pytest.raises(DatasetError, match="does not exist"):
         load_dataset(tmp_path, tmp_path / "missing.txt")
+
+
+def test_the_report_folder_inside_class_folders_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "281").mkdir()
+    (tmp_path / "281" / "cat.jpg").write_bytes(jpeg())
+    (tmp_path / "report" / "cache").mkdir(parents=True)
+    assert [item.name for item in load_dataset(tmp_path, skip=tmp_path / "report").items] == ["281/cat.jpg"]
 
 
 def test_folders_that_are_not_data_sets(tmp_path: Path) -> None:

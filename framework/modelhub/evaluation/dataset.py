@@ -40,7 +40,8 @@ class Dataset:
     mapping: str  # how the ids became class indices
 
 
-def load_dataset(folder: Path, labels: Path | None = None) -> Dataset:
+def load_dataset(folder: Path, labels: Path | None = None, skip: Path | None = None) -> Dataset:
+    """The images of ``folder`` and their labels; ``skip``: a folder inside it that is not data (the report)."""
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise DatasetError(f"{folder} is not a folder")
@@ -53,7 +54,7 @@ def load_dataset(folder: Path, labels: Path | None = None) -> Dataset:
         for name in (LOC_FILE, DEVKIT_FILE):
             if (place / name).is_file():
                 return _imagenet_val(folder, place / name)
-    return _class_folders(folder)
+    return _class_folders(folder, skip.resolve() if skip else None)
 
 
 def _images(folder: Path) -> list[Path]:
@@ -119,9 +120,9 @@ def _devkit_truth(path: Path) -> tuple[dict[str, int], str]:
     return {name: devkit[devkit_id] for name, devkit_id in ids.items()}, mapping
 
 
-def _class_folders(folder: Path) -> Dataset:
+def _class_folders(folder: Path, skip: Path | None) -> Dataset:
     items: list[Item] = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p != skip):
         label = classes.from_folder_name(sub.name)
         items.extend(Item(f"{sub.name}/{p.name}", p, label) for p in _images(sub))
     if not items:

@@ -92,6 +92,9 @@ def test_loc_solution_and_bad_ground_truth(tmp_path: Path) -> None:
     devkit.write_text("490\n1001\n")
     with pytest.raises(DatasetError, match="line 2: expected an ILSVRC2012_ID from 1 to 1000"):
         load_dataset(tmp_path, devkit)
+    devkit.write_bytes(b"\xff\xfe\x00\x81binary")
+    with pytest.raises(DatasetError, match="gt.txt is not a text file"):
+        load_dataset(tmp_path, devkit)
     with pytest.raises(DatasetError, match="does not exist"):
         load_dataset(tmp_path, tmp_path / "missing.txt")
 

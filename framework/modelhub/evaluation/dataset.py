@@ -62,10 +62,13 @@ def _images(folder: Path) -> list[Path]:
 
 
 def _imagenet_val(folder: Path, labels: Path) -> Dataset:
-    if labels.suffix.lower() == ".csv":
-        truth, mapping = _loc_solution(labels), f"WordNet ids mapped with {classes.SOURCE}"
-    else:
-        truth, mapping = _devkit_truth(labels)
+    try:
+        if labels.suffix.lower() == ".csv":
+            truth, mapping = _loc_solution(labels), f"WordNet ids mapped with {classes.SOURCE}"
+        else:
+            truth, mapping = _devkit_truth(labels)
+    except UnicodeDecodeError:
+        raise DatasetError(f"{labels.name} is not a text file (UTF-8)") from None
     images = _images(folder)
     if not images:
         raise DatasetError(f"{folder} holds no .JPEG/.jpg/.png image")

@@ -38,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    serve.add_argument("--allow-url-fetch", action="store_true", default=None,
-                       help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST")
+    serve.add_argument(
+        "--allow-url-fetch",
+        action="store_true",
+        default=None,
+        help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST",
+    )
 
     predict = commands.add_parser("predict", help="classify images without a server")
     _model_flags(predict)
@@ -55,8 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("model_file", "model_sha256", "model_variant", "contrib_dir", "host", "port", "workers",
-             "allow_url_fetch", "log_level")
+    names = (
+        "model_file",
+        "model_sha256",
+        "model_variant",
+        "contrib_dir",
+        "host",
+        "port",
+        "workers",
+        "allow_url_fetch",
+        "log_level",
+    )
     return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
 
 
@@ -77,8 +90,9 @@ def _predict(args: argparse.Namespace, settings: Settings) -> int:
             response = api.predict(path, top=args.top)
         except (ModelHubError, OSError) as error:
             failures += 1
-            message, status = (error.message, error.status) if isinstance(error, ModelHubError) \
-                else (_os_error(error), 400)
+            message, status = (
+                (error.message, error.status) if isinstance(error, ModelHubError) else (_os_error(error), 400)
+            )
             if args.json:
                 _print(json.dumps({"file": shown, "error": message, "status": status}))
             else:

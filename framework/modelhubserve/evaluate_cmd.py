@@ -26,19 +26,35 @@ def _cores() -> int:
 
 def add_parser(commands: Any, model_flags: Any) -> None:
     evaluate = commands.add_parser(
-        "evaluate", help="measure top-1/top-5 accuracy on a labelled image folder, through the served pipeline",
+        "evaluate",
+        help="measure top-1/top-5 accuracy on a labelled image folder, through the served pipeline",
         description="Layouts: ImageNet val (ILSVRC2012_val_*.JPEG with LOC_val_solution.csv or "
-                    "ILSVRC2012_validation_ground_truth.txt) or class folders (DIR/<wnid or index>/*.jpg).")
+        "ILSVRC2012_validation_ground_truth.txt) or class folders (DIR/<wnid or index>/*.jpg).",
+    )
     model_flags(evaluate)
     evaluate.add_argument("folder", help="the labelled image folder")
-    evaluate.add_argument("--labels", metavar="FILE", help="ground-truth file (LOC_val_solution.csv or the devkit's "
-                                           "ILSVRC2012_validation_ground_truth.txt); default: found beside the images")
+    evaluate.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="ground-truth file (LOC_val_solution.csv or the devkit's "
+        "ILSVRC2012_validation_ground_truth.txt); default: found beside the images",
+    )
     evaluate.add_argument("--url", help="evaluate the server at this URL instead of the local pipeline")
-    evaluate.add_argument("--protocol", choices=PROTOCOLS, default="modelhub",
-                          help="with --url: POST /api/predict (modelhub, default) or /v2/models/{name}/infer (oip)")
+    evaluate.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="modelhub",
+        help="with --url: POST /api/predict (modelhub, default) or /v2/models/{name}/infer (oip)",
+    )
     evaluate.add_argument("--limit", type=int, metavar="N", help="only the first N images (sorted by name)")
-    evaluate.add_argument("--workers", dest="eval_workers", type=int, default=0, metavar="N",
-                          help="processes classifying at once (default: one per core)")
+    evaluate.add_argument(
+        "--workers",
+        dest="eval_workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes classifying at once (default: one per core)",
+    )
     evaluate.add_argument("--out", default="report", help="report folder (default: report/); also the cache")
 
 

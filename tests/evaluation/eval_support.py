@@ -40,8 +40,10 @@ def write_val_layout(folder: Path) -> list[tuple[str, int]]:
         name = f"ILSVRC2012_val_{number:08d}"
         image.save(folder / f"{name}.JPEG", quality=95)
         truth.append((f"{name}.JPEG", INDEX[wnid]))
-    rows = [(f"ILSVRC2012_val_{n:08d}", f"{wnid} 10 20 100 200 {wnid} 5 5 50 50")
-            for n, (_image, wnid) in enumerate(photo_set(), 1)]
+    rows = [
+        (f"ILSVRC2012_val_{n:08d}", f"{wnid} 10 20 100 200 {wnid} 5 5 50 50")
+        for n, (_image, wnid) in enumerate(photo_set(), 1)
+    ]
     with open(folder / "LOC_val_solution.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["ImageId", "PredictionString"])

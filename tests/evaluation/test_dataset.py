@@ -58,11 +58,16 @@ def test_devkit_ground_truth_with_meta_mat(tmp_path: Path) -> None:
     for n in (1, 2, 3):
         (tmp_path / f"ILSVRC2012_val_{n:08d}.JPEG").write_bytes(jpeg())
     (tmp_path / "ILSVRC2012_validation_ground_truth.txt").write_text("7\n1\n7\n")
-    synsets = np.array([(1, "n02119789", "kit fox"), (7, "n02123045", "tabby"), (1001, "n02121808", "domestic cat")],
-                       dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O")])
+    synsets = np.array(
+        [(1, "n02119789", "kit fox"), (7, "n02123045", "tabby"), (1001, "n02121808", "domestic cat")],
+        dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O")],
+    )
     savemat(tmp_path / "meta.mat", {"synsets": synsets})
-    expected = [("ILSVRC2012_val_00000001.JPEG", 281), ("ILSVRC2012_val_00000002.JPEG", 278),
-                ("ILSVRC2012_val_00000003.JPEG", 281)]
+    expected = [
+        ("ILSVRC2012_val_00000001.JPEG", 281),
+        ("ILSVRC2012_val_00000002.JPEG", 278),
+        ("ILSVRC2012_val_00000003.JPEG", 281),
+    ]
     dataset = load_dataset(tmp_path)  # found beside the images
     assert [(item.name, item.label) for item in dataset.items] == expected
     assert "meta.mat" in dataset.mapping
@@ -156,15 +161,19 @@ def test_published_figures_by_sha256_then_by_variant() -> None:
     assert published_for(REPO_ROOT, "0" * 64, None) is None
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["nowhere"], "is not a folder"),
-    ([".", "--limit", "0"], "--limit must be at least 1"),
-    ([".", "--workers", "-1"], "--workers must be at least 1"),
-    (["ILSVRC", "--url", "ftp://example.org"], "--url must be an http:// or https:// address"),
-    (["ILSVRC", "--url", "http://127.0.0.1:9"], "cannot reach http://127.0.0.1:9/api/get_config"),
-])
-def test_command_line_errors(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nowhere"], "is not a folder"),
+        ([".", "--limit", "0"], "--limit must be at least 1"),
+        ([".", "--workers", "-1"], "--workers must be at least 1"),
+        (["ILSVRC", "--url", "ftp://example.org"], "--url must be an http:// or https:// address"),
+        (["ILSVRC", "--url", "http://127.0.0.1:9"], "cannot reach http://127.0.0.1:9/api/get_config"),
+    ],
+)
+def test_command_line_errors(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from modelhubserve.cli import main
 
     (tmp_path / "ILSVRC" / "n02123045").mkdir(parents=True)

@@ -80,12 +80,14 @@ def check_against_count(results: dict[str, Any], count: dict[str, Any], images: 
     low, high = overall["top1_interval95"]
     assert low <= overall["top1"] <= high
     assert {row["class"]: round(row["top1"] * row["images"] / 100) for row in results["per_class"]} == {
-        label: count["per_class"][label] for label in count["per_class"]}
+        label: count["per_class"][label] for label in count["per_class"]
+    }
     assert {(c["true"], c["predicted"]): c["count"] for c in results["confusions"]} == dict(count["pairs"])
 
 
-def test_imagenet_val_layout_matches_an_independent_count(val_folder: Any, int8_model: Path, tmp_path: Path,
-                                                          reference: Reference) -> None:
+def test_imagenet_val_layout_matches_an_independent_count(
+    val_folder: Any, int8_model: Path, tmp_path: Path, reference: Reference
+) -> None:
     folder, truth = val_folder
     count = independent_count(folder, truth, reference)
     assert 0 < count["top1"] < count["top5"] <= len(truth)  # some right, some only in the top 5: a real test
@@ -110,8 +112,9 @@ def test_class_folder_layout(int8_model: Path, tmp_path: Path, reference: Refere
     (tmp_path / "classes" / "968" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a whole JPEG")
     truth.append(("968/broken.jpg", 968))
     out = tmp_path / "report"
-    assert evaluate(str(tmp_path / "classes"), "--model-file", str(int8_model), "--out", str(out),
-                    "--workers", "1") == 0
+    assert (
+        evaluate(str(tmp_path / "classes"), "--model-file", str(int8_model), "--out", str(out), "--workers", "1") == 0
+    )
     results = json.loads((out / "results.json").read_text())
     check_against_count(results, independent_count(tmp_path / "classes", truth, reference), len(truth))
     assert results["dataset"]["layout"] == "class-folders"
@@ -170,15 +173,17 @@ def test_two_workers_give_the_results_of_one(val_folder: Any, int8_model: Path, 
 
 @pytest.mark.server
 @pytest.mark.parametrize("protocol", ["modelhub", "oip"])
-def test_url_evaluates_a_running_server(protocol: str, val_folder: Any, int8_model: Path, tmp_path: Path,
-                                        start_server: Callable[..., ServerProcess]) -> None:
+def test_url_evaluates_a_running_server(
+    protocol: str, val_folder: Any, int8_model: Path, tmp_path: Path, start_server: Callable[..., ServerProcess]
+) -> None:
     folder, _truth = val_folder
     local = tmp_path / "local"
     assert evaluate(str(folder), "--model-file", str(int8_model), "--out", str(local), "--workers", "1") == 0
     server = start_server("--model-file", str(int8_model), "--workers", "1")
     remote = tmp_path / "remote"
-    assert evaluate(str(folder), "--url", server.url, "--protocol", protocol, "--out", str(remote),
-                    "--workers", "2") == 0
+    assert (
+        evaluate(str(folder), "--url", server.url, "--protocol", protocol, "--out", str(remote), "--workers", "2") == 0
+    )
     # The OIP route returns FP32 probabilities, the ModelHub route the float64 ones.
     assert_same_answers(cache_lines(remote), cache_lines(local), 1e-7 if protocol == "oip" else 0.0)
     results = json.loads((remote / "results.json").read_text())
@@ -193,8 +198,10 @@ def test_published_figures_and_the_verdict(val_folder: Any, int8_model: Path, tm
     """A file that names the int8 variant is compared with its published 68.30 / 88.44 on Wilson intervals."""
     folder, truth = val_folder
     out = tmp_path / "report"
-    assert evaluate(str(folder), "--model-file", str(int8_model), "--variant", "int8", "--out", str(out),
-                    "--workers", "1") == 0
+    assert (
+        evaluate(str(folder), "--model-file", str(int8_model), "--variant", "int8", "--out", str(out), "--workers", "1")
+        == 0
+    )
     results = json.loads((out / "results.json").read_text())
     reproduction = results["reproduction"]
     assert reproduction["published"]["top1"] == 68.30 and reproduction["published"]["top5"] == 88.44
@@ -232,8 +239,17 @@ def test_an_interrupted_run_continues_where_it_stopped(val_folder: Any, int8_mod
     for sub in big.iterdir():
         sub.rename(big / ("n02123045" if sub.name == "n00" else str(int(sub.name[1:]) * 100)))
     out = tmp_path / "report"
-    command = [modelhub_command(), "evaluate", str(big), "--model-file", str(int8_model), "--out", str(out),
-               "--workers", "1"]
+    command = [
+        modelhub_command(),
+        "evaluate",
+        str(big),
+        "--model-file",
+        str(int8_model),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:

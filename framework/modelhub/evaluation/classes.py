@@ -105,13 +105,17 @@ def devkit_from_package(lines: Mapping[str, int]) -> dict[int, int]:
     for name, devkit_id in lines.items():
         label = val_label(name)
         if label is None:
-            raise DatasetError(f"{name} is not an ILSVRC2012 validation image known to {SOURCE}; put the devkit's "
-                               f"meta.mat beside the ground-truth file to map its ids")
+            raise DatasetError(
+                f"{name} is not an ILSVRC2012 validation image known to {SOURCE}; put the devkit's "
+                f"meta.mat beside the ground-truth file to map its ids"
+            )
         known = mapping.setdefault(devkit_id, label)
         owner = taken.setdefault(label, devkit_id)
         if known != label or owner != devkit_id:
-            raise DatasetError(f"the ground truth of {name} (ILSVRC2012_ID {devkit_id}) contradicts the ILSVRC2012 "
-                               f"validation labels of {SOURCE}; put the devkit's meta.mat beside the file")
+            raise DatasetError(
+                f"the ground truth of {name} (ILSVRC2012_ID {devkit_id}) contradicts the ILSVRC2012 "
+                f"validation labels of {SOURCE}; put the devkit's meta.mat beside the file"
+            )
     return mapping
 
 

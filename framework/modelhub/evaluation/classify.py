@@ -73,8 +73,11 @@ class LocalClassifier:
     def describe(self) -> dict[str, Any]:
         source = self.plane.source.as_dict() if self.plane.source else {}
         source.pop("path", None)
-        return {"where": "in-process data plane (the pipeline of /api/predict)", "model_file": source,
-                "model_name": self.plane.config.name}
+        return {
+            "where": "in-process data plane (the pipeline of /api/predict)",
+            "model_file": source,
+            "model_name": self.plane.config.name,
+        }
 
 
 class RemoteClassifier:
@@ -124,25 +127,39 @@ class RemoteClassifier:
 
     def _modelhub(self, data: bytes) -> np.ndarray:
         boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"image\"\r\n"
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="image"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         answer = json.loads(self._send("POST", "/api/predict", body, f"multipart/form-data; boundary={boundary}"))
         output = next(o for o in answer["output"] if o["type"] == "label_list")
         return np.array([entry["probability"] for entry in output["prediction"]], dtype=np.float64)
 
     def _oip(self, data: bytes) -> np.ndarray:
-        request = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                               "data": [base64.b64encode(data).decode("ascii")]}],
-                   "outputs": [{"name": "probabilities"}]}
-        answer = json.loads(self._send("POST", f"/v2/models/{self.name}/infer", json.dumps(request).encode(),
-                                       "application/json"))
+        request = {
+            "inputs": [
+                {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(data).decode("ascii")]}
+            ],
+            "outputs": [{"name": "probabilities"}],
+        }
+        answer = json.loads(
+            self._send("POST", f"/v2/models/{self.name}/infer", json.dumps(request).encode(), "application/json")
+        )
         output = next(o for o in answer["outputs"] if o["name"] == "probabilities")
         return np.array(output["data"], dtype=np.float64).reshape(-1)
 
     def describe(self) -> dict[str, Any]:
         route = "/api/predict" if self.protocol == "modelhub" else f"/v2/models/{self.name}/infer"
-        return {"where": f"server {self.base}{route}", "model_file": (self.config.get("model") or {}).get("file", {}),
-                "model_name": self.name, "server": self.server}
+        return {
+            "where": f"server {self.base}{route}",
+            "model_file": (self.config.get("model") or {}).get("file", {}),
+            "model_name": self.name,
+            "server": self.server,
+        }
 
 
 def build(target: Target) -> LocalClassifier | RemoteClassifier:

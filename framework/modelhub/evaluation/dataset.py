@@ -74,8 +74,7 @@ def _imagenet_val(folder: Path, labels: Path) -> Dataset:
         raise DatasetError(f"{folder} holds no .JPEG/.jpg/.png image")
     missing = [p.name for p in images if p.name not in truth]
     if missing:
-        raise DatasetError(f"{len(missing)} image(s) of {folder} have no entry in {labels.name}, "
-                           f"such as {missing[0]}")
+        raise DatasetError(f"{len(missing)} image(s) of {folder} have no entry in {labels.name}, such as {missing[0]}")
     items = [Item(p.name, p, truth[p.name]) for p in images]
     return Dataset(folder, items, "imagenet-val", str(labels), mapping)
 
@@ -107,16 +106,19 @@ def _devkit_truth(path: Path) -> tuple[dict[str, int], str]:
         for number, line in enumerate(handle, 1):
             text = line.strip()
             if not text.isdigit() or not 1 <= int(text) <= classes.CLASSES:
-                raise DatasetError(f"{path.name}, line {number}: expected an ILSVRC2012_ID from 1 to 1000, "
-                                   f"not {text[:40]!r}")
+                raise DatasetError(
+                    f"{path.name}, line {number}: expected an ILSVRC2012_ID from 1 to 1000, not {text[:40]!r}"
+                )
             ids[f"ILSVRC2012_val_{number:08d}.JPEG"] = int(text)
     meta = path.parent / "meta.mat"
     if meta.is_file():
         devkit, mapping = classes.devkit_from_meta(meta), f"ILSVRC2012_ID mapped with the devkit's {meta}"
     else:
         devkit = classes.devkit_from_package(ids)
-        mapping = (f"ILSVRC2012_ID mapped with the permutation implied by {classes.SOURCE}'s validation labels "
-                   f"(checked on all {len(ids)} lines; no meta.mat beside the file)")
+        mapping = (
+            f"ILSVRC2012_ID mapped with the permutation implied by {classes.SOURCE}'s validation labels "
+            f"(checked on all {len(ids)} lines; no meta.mat beside the file)"
+        )
     unknown = sorted(set(ids.values()) - set(devkit))
     if unknown:
         raise DatasetError(f"{path.name}: ILSVRC2012_ID {unknown[0]} is not in {meta.name}")
@@ -129,8 +131,10 @@ def _class_folders(folder: Path, skip: Path | None) -> Dataset:
         label = classes.from_folder_name(sub.name)
         items.extend(Item(f"{sub.name}/{p.name}", p, label) for p in _images(sub))
     if not items:
-        raise DatasetError(f"{folder} is neither an ImageNet validation folder (ILSVRC2012_val_*.JPEG with "
-                           f"{LOC_FILE} or {DEVKIT_FILE}) nor class folders (<wnid or index>/*.jpg)")
+        raise DatasetError(
+            f"{folder} is neither an ImageNet validation folder (ILSVRC2012_val_*.JPEG with "
+            f"{LOC_FILE} or {DEVKIT_FILE}) nor class folders (<wnid or index>/*.jpg)"
+        )
     return Dataset(folder, items, "class-folders", None, f"folder names (WordNet ids with {classes.SOURCE})")
 
 

@@ -34,10 +34,15 @@ def hit5(record: dict[str, Any]) -> bool:
 def accuracy(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     n = len(records)
     top1, top5 = sum(map(hit1, records)), sum(map(hit5, records))
-    return {"images": n, "top1_correct": top1, "top5_correct": top5,
-            "top1": round(100 * top1 / n, 4) if n else None, "top5": round(100 * top5 / n, 4) if n else None,
-            "top1_interval95": [round(v, 4) for v in wilson(top1, n)],
-            "top5_interval95": [round(v, 4) for v in wilson(top5, n)]}
+    return {
+        "images": n,
+        "top1_correct": top1,
+        "top5_correct": top5,
+        "top1": round(100 * top1 / n, 4) if n else None,
+        "top5": round(100 * top5 / n, 4) if n else None,
+        "top1_interval95": [round(v, 4) for v in wilson(top1, n)],
+        "top5_interval95": [round(v, 4) for v in wilson(top5, n)],
+    }
 
 
 def per_class(records: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
@@ -47,8 +52,15 @@ def per_class(records: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[
     rows = []
     for label in sorted(groups):
         figures = accuracy(groups[label])
-        rows.append({"class": label, "name": labels[label], "images": figures["images"], "top1": figures["top1"],
-                     "top5": figures["top5"]})
+        rows.append(
+            {
+                "class": label,
+                "name": labels[label],
+                "images": figures["images"],
+                "top1": figures["top1"],
+                "top5": figures["top5"],
+            }
+        )
     return rows
 
 
@@ -56,8 +68,10 @@ def confusions(records: Sequence[dict[str, Any]], labels: Sequence[str], most: i
     """The (true class, top-1 class) pairs most often mixed up."""
     pairs = Counter((r["label"], r["top5"][0]) for r in records if r["top5"] and not hit1(r))
     ranked = sorted(pairs.items(), key=lambda entry: (-entry[1], entry[0]))[:most]
-    return [{"true": t, "true_name": labels[t], "predicted": p, "predicted_name": labels[p], "count": count}
-            for (t, p), count in ranked]
+    return [
+        {"true": t, "true_name": labels[t], "predicted": p, "predicted_name": labels[p], "count": count}
+        for (t, p), count in ranked
+    ]
 
 
 def latency(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
@@ -65,8 +79,13 @@ def latency(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
     if not len(values):
         return {"mean_ms": None, "p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None}
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"mean_ms": round(float(values.mean()), 3), "p50_ms": round(float(p50), 3),
-            "p90_ms": round(float(p90), 3), "p99_ms": round(float(p99), 3), "max_ms": round(float(values.max()), 3)}
+    return {
+        "mean_ms": round(float(values.mean()), 3),
+        "p50_ms": round(float(p50), 3),
+        "p90_ms": round(float(p90), 3),
+        "p99_ms": round(float(p99), 3),
+        "max_ms": round(float(values.max()), 3),
+    }
 
 
 def calibration(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -81,8 +100,15 @@ def calibration(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             confidence = float(np.mean([r["top5_p"][0] for r in inside]))
             correct = sum(map(hit1, inside)) / len(inside)
             ece += len(inside) / len(scored) * abs(correct - confidence)
-            rows.append({"low": low, "high": high, "images": len(inside), "confidence": round(confidence, 6),
-                         "accuracy": round(correct, 6)})
+            rows.append(
+                {
+                    "low": low,
+                    "high": high,
+                    "images": len(inside),
+                    "confidence": round(confidence, 6),
+                    "accuracy": round(correct, 6),
+                }
+            )
         else:
             rows.append({"low": low, "high": high, "images": 0, "confidence": None, "accuracy": None})
     return {"bins": rows, "ece": round(ece, 6) if scored else None}
@@ -105,11 +131,17 @@ def compare(measured: dict[str, Any], published: dict[str, Any] | None) -> dict[
     checks = {}
     for key in ("top1", "top5"):
         low, high = measured[f"{key}_interval95"]
-        checks[key] = {"published": published[key], "measured": measured[key], "interval95": [low, high],
-                       "within": bool(low <= published[key] <= high)}
+        checks[key] = {
+            "published": published[key],
+            "measured": measured[key],
+            "interval95": [low, high],
+            "within": bool(low <= published[key] <= high),
+        }
     reproduced = all(check["within"] for check in checks.values())
     n = measured["images"]
-    verdict = (f"reproduced: both published figures lie within the 95% Wilson intervals of this {n}-image sample"
-               if reproduced else
-               f"NOT reproduced: a published figure lies outside the 95% Wilson interval of this {n}-image sample")
+    verdict = (
+        f"reproduced: both published figures lie within the 95% Wilson intervals of this {n}-image sample"
+        if reproduced
+        else f"NOT reproduced: a published figure lies outside the 95% Wilson interval of this {n}-image sample"
+    )
     return {"published": published, "checks": checks, "reproduced": reproduced, "verdict": verdict}

@@ -24,7 +24,13 @@ def published_for(root: Path, sha256: str | None, variant: str | None) -> dict[s
     for entry, same in candidates:
         figures = entry.get("published_accuracy")
         if isinstance(figures, dict) and {"top1", "top5"} <= set(figures):
-            return {"file": Path(str(entry.get("dest_file_path", ""))).name, "sha256": entry.get("sha256"),
-                    "variant": entry.get("variant"), "same_file": same, "top1": float(figures["top1"]),
-                    "top5": float(figures["top5"]), "source": figures.get("source")}
+            return {
+                "file": Path(str(entry.get("dest_file_path", ""))).name,
+                "sha256": entry.get("sha256"),
+                "variant": entry.get("variant"),
+                "same_file": same,
+                "top1": float(figures["top1"]),
+                "top5": float(figures["top5"]),
+                "source": figures.get("source"),
+            }
     return None

@@ -35,12 +35,25 @@ _worker: LocalClassifier | RemoteClassifier | None = None
 def record_of(item: Item, probabilities: np.ndarray | None, latency: float, error: str | None) -> dict[str, Any]:
     """The cached result of one image: its label, top-5 classes and probabilities, the label's probability."""
     if probabilities is None:
-        return {"name": item.name, "label": item.label, "top5": [], "top5_p": [], "p_label": 0.0,
-                "latency": latency, "error": error}
+        return {
+            "name": item.name,
+            "label": item.label,
+            "top5": [],
+            "top5_p": [],
+            "p_label": 0.0,
+            "latency": latency,
+            "error": error,
+        }
     order = np.argsort(-probabilities, kind="stable")[:TOP]
-    return {"name": item.name, "label": item.label, "top5": [int(i) for i in order],
-            "top5_p": [float(probabilities[i]) for i in order], "p_label": float(probabilities[item.label]),
-            "latency": latency, "error": None}
+    return {
+        "name": item.name,
+        "label": item.label,
+        "top5": [int(i) for i in order],
+        "top5_p": [float(probabilities[i]) for i in order],
+        "p_label": float(probabilities[item.label]),
+        "latency": latency,
+        "error": None,
+    }
 
 
 def classify_item(classifier: Callable[[bytes], np.ndarray], item: Item) -> dict[str, Any]:
@@ -81,8 +94,11 @@ def run_key(target: Target, model: dict[str, Any]) -> str:
     digest.update(f"local|{model.get('sha256')}".encode())
     package = target.settings.contrib_path
     engine = Path(__file__).resolve().parents[1]
-    for path in [*sorted(package.glob("*.py")), *sorted((package / "model").glob("*.json")),
-                 *sorted(engine.glob("*.py"))]:
+    for path in [
+        *sorted(package.glob("*.py")),
+        *sorted((package / "model").glob("*.json")),
+        *sorted(engine.glob("*.py")),
+    ]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -120,8 +136,10 @@ class Bar:
         rate = (done - self.start_done) / max(now - self.start, 1e-6)
         left = int((self.total - done) / rate) if rate > 0 else 0
         filled = int(30 * done / max(self.total, 1))
-        self.stream.write(f"\revaluate [{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} "
-                          f"{rate:.1f} img/s ETA {left // 60}:{left % 60:02d} ")
+        self.stream.write(
+            f"\revaluate [{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} "
+            f"{rate:.1f} img/s ETA {left // 60}:{left % 60:02d} "
+        )
         self.stream.flush()
 
     def close(self) -> None:
@@ -130,8 +148,9 @@ class Bar:
             self.stream.flush()
 
 
-def _results(target: Target, todo: list[Item], workers: int,
-             classifier: LocalClassifier | RemoteClassifier) -> Iterator[dict[str, Any]]:
+def _results(
+    target: Target, todo: list[Item], workers: int, classifier: LocalClassifier | RemoteClassifier
+) -> Iterator[dict[str, Any]]:
     if workers <= 1 or len(todo) <= 1:
         for item in todo:
             yield classify_item(classifier, item)
@@ -141,8 +160,9 @@ def _results(target: Target, todo: list[Item], workers: int,
         yield from pool.imap_unordered(_in_worker, todo, chunksize=1)
 
 
-def evaluate_items(target: Target, items: Sequence[Item], out: Path, workers: int,
-                   stream: TextIO | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, int]]:
+def evaluate_items(
+    target: Target, items: Sequence[Item], out: Path, workers: int, stream: TextIO | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, int]]:
     """Every item's result (in ``items`` order), the description of what was evaluated, and the counts."""
     classifier = build(target)
     description = classifier.describe()
@@ -150,8 +170,14 @@ def evaluate_items(target: Target, items: Sequence[Item], out: Path, workers: in
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     cached = read_cache(cache_path, items)
     todo = [item for item in items if item.name not in cached]
-    log.info("%d image(s): %d from the cache %s, %d to classify with %d worker(s)", len(items), len(cached),
-             cache_path, len(todo), max(1, min(workers, len(todo))))
+    log.info(
+        "%d image(s): %d from the cache %s, %d to classify with %d worker(s)",
+        len(items),
+        len(cached),
+        cache_path,
+        len(todo),
+        max(1, min(workers, len(todo))),
+    )
     bar = Bar(stream or sys.stderr, len(items), len(cached))
     results = dict(cached)
     try:

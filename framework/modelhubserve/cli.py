@@ -1,4 +1,4 @@
-"""The ``modelhub`` command: serve, predict, fetch."""
+"""The ``modelhub`` command: serve, predict, fetch, evaluate."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from typing import Any
 from modelhub import __version__
 from modelhub.errors import ModelHubError
 from modelhub.settings import Settings, load_settings
+
+from .evaluate_cmd import add_parser as add_evaluate
+from .evaluate_cmd import run as run_evaluate
 
 log = logging.getLogger("modelhub")
 
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser("fetch", help="download and verify the files listed in init/init.json")
     fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
     fetch.add_argument("--log-level", help="debug, info, warning, error, critical")
+    add_evaluate(commands, _model_flags)
     return parser
 
 
@@ -138,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "predict":
             return _predict(args, settings)
+        if args.command == "evaluate":
+            return run_evaluate(args, settings)
         return _fetch(args, settings)
     except ModelHubError as error:
         sys.stderr.write(f"modelhub: error: {error.message}\n")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from processing import ImageProcessor, load_labels, preprocess_image, softmax
+from processing import ImageProcessor, load_labels, prepare_image, preprocess_image, softmax
 
 from modelhublib.contract import BatchModel, ConfigError, LabelScores, ModelMetadata, OnnxSession
 from modelhublib.model import ModelBase
@@ -59,6 +59,10 @@ class Model(ModelBase, BatchModel):
 
     def preprocess(self, image: Image.Image) -> dict[str, np.ndarray]:
         return {self._input: preprocess_image(image)}
+
+    def input_image(self, image: Image.Image) -> Image.Image:
+        """The 224 x 224 RGB crop ``preprocess`` normalises: what an explanation's heatmap is drawn over."""
+        return prepare_image(image)
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self._session.run(inputs)

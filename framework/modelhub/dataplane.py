@@ -53,6 +53,7 @@ class DataPlane:
         self.observers: list[Callable[[Prediction], None]] = []
         self.load_seconds: float | None = None
         self.warmup_seconds: float | None = None
+        self.reproduced: bool | None = None  # the golden check at warm-up (modelhub.reproduction); None: no golden
         if Image.MAX_IMAGE_PIXELS is not None and settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
             # Our limit is checked from the header first; Pillow's own bomb guard must not be stricter.
             Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
@@ -130,6 +131,10 @@ class DataPlane:
             raise ModelFailure(f"the model returned {len(items)} results for a batch of {size}")
         return Prediction(items, timings, dict(outputs) if raw else {})
 
+    def preprocess(self, image: Image.Image) -> dict[str, np.ndarray]:
+        """One decoded image as the model's input tensors (the model's ``preprocess``, guarded)."""
+        return self._preprocess(image)
+
     def _preprocess(self, image: Image.Image) -> dict[str, np.ndarray]:
         result: dict[str, np.ndarray] = self._guard(lambda: self.model.preprocess(image))
         return result
@@ -156,6 +161,8 @@ class DataPlane:
         except Exception as error:
             log.exception("the model raised while predicting")
             raise ModelFailure(FAILED) from error
+
+    guard = _guard  # for the engine's other users of the model (modelhub.explain)
 
     # -- lifecycle -----------------------------------------------------------------------
     def warm_up(self) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 from .config import read_config
 from .contrib import load_model
 from .dataplane import DataPlane
-from .errors import ModelHubError, NotReady
+from .errors import ConfigError, ModelHubError, NotReady
 from .model_source import resolve_model_source
+from .reproduction import golden_dir, warm_up
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,11 @@ def load(settings: Settings) -> DataPlane:
     model = load_model(settings.contrib_path, model_file=Path(source.path), settings=settings)
     plane = DataPlane(model, settings.contrib_path, config, settings, source)
     loaded = time.perf_counter()
-    plane.warm_up()
+    plane.reproduced = warm_up(plane)  # the golden check is the warm-up when the file has golden outputs
+    if settings.require_reproduced and plane.reproduced is not True:
+        raise ConfigError(f"MODELHUB_REQUIRE_REPRODUCED is set and the pipeline "
+                          f"{'does not reproduce' if plane.reproduced is False else 'has no'} golden outputs "
+                          f"for {source.file} (sha256 {source.sha256}, in {golden_dir(settings)})")
     plane.load_seconds, plane.warmup_seconds = loaded - started, time.perf_counter() - loaded
     log.info(
         "model %s (%s, %s) ready in %.2f s",

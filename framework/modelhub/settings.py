@@ -67,6 +67,9 @@ class Settings:
     public_url: str = ""  # base of every absolute URL the server builds; default: taken from the request
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-* headers are applied
     allowed_hosts: tuple[str, ...] = ()  # Host header names accepted (".example.org": and subdomains); default any
+    golden_dir: Path | None = None  # golden outputs (<sha256>.json); default: <contrib>/golden
+    require_reproduced: bool = False  # not ready unless the pipeline reproduces the golden outputs at warm-up
+    explain_max_grid: int = 14  # largest occlusion grid (N x N patches) /api/explain computes
 
     @property
     def public_root(self) -> str:
@@ -162,6 +165,7 @@ def _validate(s: Settings) -> None:
         (s.max_connections >= 1, "max_connections must be >= 1"),
         (s.max_upload_bytes > 0, "max_upload_bytes must be > 0"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
+        (1 <= s.explain_max_grid <= 56, "explain_max_grid must be 1-56"),
         (s.log_format in ("text", "json"), f"log_format must be text or json, not {s.log_format!r}"),
         (s.model_sha256 is None or len(s.model_sha256) == 64, "model_sha256 must be 64 hex digits"),
         (s.log_level.lower() in LOG_LEVELS, f"log_level must be one of {', '.join(LOG_LEVELS)}, not {s.log_level!r}"),

@@ -21,6 +21,7 @@ from modelhub.host import ModelHost
 from modelhub.settings import Settings, load_settings, trusted_networks
 
 from .errors import register_error_handlers
+from .explain_routes import explain_bp
 from .jsonprovider import FastJSONProvider
 from .metrics import install as install_metrics
 from .oip_routes import oip_bp
@@ -135,6 +136,7 @@ def create_app(
         host.start(background=background)
     app.extensions["modelhub"] = Backend(host, store)
     app.register_blueprint(bp)
+    app.register_blueprint(explain_bp)
     app.register_blueprint(oip_bp)
     app.register_blueprint(page_bp)
     app.register_blueprint(docs_bp)

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from modelhub import __version__
 
+from .openapi_explain import EXPLAIN_PATHS
 from .openapi_parts import (
     BOOL,
     FILE_TYPES,
@@ -98,7 +99,8 @@ def document(metrics: bool = True) -> dict[str, Any]:
         "/v2/health/live": {"get": _op("liveness", _answer("alive", _obj(live=BOOL)))},
         "/v2/health/ready": {
             "get": _op(
-                "readiness: the model is loaded and warmed up", _answer("ready", _obj(["ready"], ready=BOOL, error=STR))
+                "readiness: the model is loaded and warmed up (reproduced: the golden check, when there are golden outputs)",
+                _answer("ready", _obj(["ready"], ready=BOOL, error=STR, reproduced=BOOL)),
             )
         },
         "/v2": {
@@ -130,6 +132,7 @@ def document(metrics: bool = True) -> dict[str, Any]:
         "/openapi.json": {"get": _op("this document", _answer("OpenAPI 3.1", {"type": "object"}))},
         "/docs": {"get": _op("interactive API docs (Swagger UI)", _answer("HTML", None, "text/html"))},
     }
+    paths.update(EXPLAIN_PATHS)
     if metrics:
         paths["/metrics"] = {
             "get": _op("Prometheus metrics (text exposition format)", _answer("the metrics", None, "text/plain"))

@@ -16,6 +16,7 @@ from modelhub.settings import Settings, load_settings
 
 from .evaluate_cmd import add_parser as add_evaluate
 from .evaluate_cmd import run as run_evaluate
+from . import verify
 
 log = logging.getLogger("modelhub")
 
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=int, default=5, help="classes to show per image (default 5)")
     predict.add_argument("--json", action="store_true", help="print JSON (one response per image)")
 
+    verify.add_parser(commands, _model_flags)
+
     fetch = commands.add_parser("fetch", help="download and verify the files listed in init/init.json")
     fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
     fetch.add_argument("--log-level", help="debug, info, warning, error, critical")
@@ -69,6 +72,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "workers",
         "allow_url_fetch",
         "log_level",
+        "golden_dir",
     )
     return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
 
@@ -144,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _predict(args, settings)
         if args.command == "evaluate":
             return run_evaluate(args, settings)
+        if args.command == "verify":
+            return verify.run(args, settings)
         return _fetch(args, settings)
     except ModelHubError as error:
         sys.stderr.write(f"modelhub: error: {error.message}\n")

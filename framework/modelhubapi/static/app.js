@@ -8,7 +8,7 @@
   "use strict";
 
   var DEFAULT_TOP = 5;
-  var state = { top: DEFAULT_TOP, request: 0, previewUrl: null };
+  var state = { top: DEFAULT_TOP, request: 0, previewUrl: null, input: null };
 
   function $(id) {
     return document.getElementById(id);
@@ -348,10 +348,13 @@
       function (body) {
         if (ticket !== state.request) return;
         renderResult(body, performance.now() - started);
+        // explain.js offers the heatmap of this input (sample name or file) under the chart.
+        document.dispatchEvent(new CustomEvent("modelhub:result", { detail: state.input }));
       },
       function (error) {
         if (ticket !== state.request) return;
         showError(error.message);
+        document.dispatchEvent(new CustomEvent("modelhub:result", { detail: null }));
       }
     ).then(function () {
       if (ticket === state.request) setBusy(false);
@@ -367,6 +370,7 @@
 
   function runSample(name, src) {
     markSample(name);
+    state.input = { sample: name };
     setPreview(src, "Sample: " + name);
     return predict("api/predict_sample?filename=" + encodeURIComponent(name) + "&top=" + state.top);
   }
@@ -374,6 +378,7 @@
   function runFile(file) {
     if (!file) return;
     markSample(null);
+    state.input = { file: file };
     var isImage = /^image\//.test(file.type);
     var url = isImage ? URL.createObjectURL(file) : null;
     setPreview(url, (file.name || "Pasted image") + " · " + formatBytes(file.size));

@@ -37,8 +37,15 @@ def main() -> int:
     from modelhub.settings import load_settings
     from modelhubapi.heatmap import png_bytes
 
-    settings = load_settings({"model_file": str(args.model), "intra_op_threads": args.threads,
-                              "explain_max_grid": max(args.grid, 1), "log_level": "warning"}, {})
+    settings = load_settings(
+        {
+            "model_file": str(args.model),
+            "intra_op_threads": args.threads,
+            "explain_max_grid": max(args.grid, 1),
+            "log_level": "warning",
+        },
+        {},
+    )
     plane = load(settings)
     photo = REPO / "contrib_src" / "sample_data" / args.photo
     data = photo.read_bytes()
@@ -60,7 +67,8 @@ def main() -> int:
         f"max {max(seconds) * 1000:.0f} over {args.repeat} runs (PNG alone: median "
         f"{statistics.median(png_seconds) * 1000:.1f} ms)\n"
         f"  machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}\n"
-        f"  target < 1 s: {'met' if median < 1 else 'NOT met'}\n")
+        f"  target < 1 s: {'met' if median < 1 else 'NOT met'}\n"
+    )
     return 0
 
 

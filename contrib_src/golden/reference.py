@@ -88,18 +88,27 @@ def golden_document(model: Path, samples: Path, labels: list[str]) -> dict[str, 
         order = np.argsort(-probabilities, kind="stable")[:TOP]
         results[path.name] = {
             "sha256": file_sha256(path),
-            "top5": [{"index": int(i), "label": labels[int(i)], "probability": float(probabilities[i])}
-                     for i in order],
+            "top5": [{"index": int(i), "label": labels[int(i)], "probability": float(probabilities[i])} for i in order],
         }
     return {
         "model": {"file": model.name, "sha256": file_sha256(model), "bytes": model.stat().st_size},
         "made_by": "contrib_src/golden/reference.py: an implementation of the ONNX Model Zoo MobileNetV2 "
-                   "pipeline that shares no code with the served one (see its docstring for every step)",
-        "steps": ["Pillow open, EXIF orientation, RGB", "shorter side to 256, bilinear, int(round(...))",
-                  "centre crop 224 (start = size // 2 - 112)", "/255, ImageNet mean/std, NCHW float32",
-                  "onnxruntime CPU session, default options, one image per run", "softmax in float64, top 5"],
-        "software": {"python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
-                     "numpy": np.__version__, "pillow": PIL.__version__, "machine": platform.machine()},
+        "pipeline that shares no code with the served one (see its docstring for every step)",
+        "steps": [
+            "Pillow open, EXIF orientation, RGB",
+            "shorter side to 256, bilinear, int(round(...))",
+            "centre crop 224 (start = size // 2 - 112)",
+            "/255, ImageNet mean/std, NCHW float32",
+            "onnxruntime CPU session, default options, one image per run",
+            "softmax in float64, top 5",
+        ],
+        "software": {
+            "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__,
+            "pillow": PIL.__version__,
+            "machine": platform.machine(),
+        },
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "tolerance": 1e-4,
         "samples": results,

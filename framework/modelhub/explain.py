@@ -48,11 +48,16 @@ class Explanation:
         rows = self.drops.shape[0]
         return {
             "class": {"index": self.class_index, "label": self.label, "probability": self.probability},
-            "grid": {"rows": rows, "cols": self.drops.shape[1], "x": self.edges_x, "y": self.edges_y,
-                     "drops": [[round(float(v), 6) for v in row] for row in self.drops]},
+            "grid": {
+                "rows": rows,
+                "cols": self.drops.shape[1],
+                "x": self.edges_x,
+                "y": self.edges_y,
+                "drops": [[round(float(v), 6) for v in row] for row in self.drops],
+            },
             "crop": {"width": self.crop.width, "height": self.crop.height},
             "method": "occlusion: each patch replaced by the mean colour of the crop; drop = probability of "
-                      "the class on the whole crop minus its probability with the patch occluded",
+            "the class on the whole crop minus its probability with the patch occluded",
             "passes": self.passes,
             "processing_time": round(self.seconds, 4),
         }
@@ -109,8 +114,14 @@ def _as_image(plane: DataPlane, image: Image.Image, tensor: np.ndarray) -> Image
     return Image.fromarray(np.ascontiguousarray(scaled.transpose(1, 2, 0)).astype(np.uint8), "RGB")
 
 
-def explain(plane: DataPlane, source: Any, *, grid: int = DEFAULT_GRID, class_index: int | None = None,
-            deadline: Deadline | None = None) -> Explanation:
+def explain(
+    plane: DataPlane,
+    source: Any,
+    *,
+    grid: int = DEFAULT_GRID,
+    class_index: int | None = None,
+    deadline: Deadline | None = None,
+) -> Explanation:
     """The occlusion map of ``source`` (path, bytes, PIL image) for ``class_index`` (default: the top class)."""
     started = time.perf_counter()
     deadline = deadline or plane.deadline()
@@ -134,8 +145,9 @@ def explain(plane: DataPlane, source: Any, *, grid: int = DEFAULT_GRID, class_in
     probabilities: list[float] = []
     for start in range(0, len(cells), size):
         if deadline.remaining() == 0:
-            raise InferenceTimeout(f"the explanation took longer than the request timeout ({deadline.seconds} s); "
-                                   f"ask for a coarser grid")
+            raise InferenceTimeout(
+                f"the explanation took longer than the request timeout ({deadline.seconds} s); ask for a coarser grid"
+            )
         chunk = cells[start : start + size]
         batch = np.repeat(tensor, len(chunk), axis=0)
         for item, (row, col) in enumerate(chunk):
@@ -144,5 +156,14 @@ def explain(plane: DataPlane, source: Any, *, grid: int = DEFAULT_GRID, class_in
         probabilities.extend(float(_scores(item).scores[index]) for item in outputs)
     probability = float(base.scores[index])
     drops = probability - np.asarray(probabilities, dtype=np.float64).reshape(grid, grid)
-    return Explanation(index, str(base.labels[index]), probability, drops, edges_x, edges_y,
-                       _as_image(plane, image, tensor), 1 + len(cells), time.perf_counter() - started)
+    return Explanation(
+        index,
+        str(base.labels[index]),
+        probability,
+        drops,
+        edges_x,
+        edges_y,
+        _as_image(plane, image, tensor),
+        1 + len(cells),
+        time.perf_counter() - started,
+    )

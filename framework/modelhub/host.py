@@ -29,9 +29,11 @@ def load(settings: Settings) -> DataPlane:
     loaded = time.perf_counter()
     plane.reproduced = warm_up(plane)  # the golden check is the warm-up when the file has golden outputs
     if settings.require_reproduced and plane.reproduced is not True:
-        raise ConfigError(f"MODELHUB_REQUIRE_REPRODUCED is set and the pipeline "
-                          f"{'does not reproduce' if plane.reproduced is False else 'has no'} golden outputs "
-                          f"for {source.file} (sha256 {source.sha256}, in {golden_dir(settings)})")
+        raise ConfigError(
+            f"MODELHUB_REQUIRE_REPRODUCED is set and the pipeline "
+            f"{'does not reproduce' if plane.reproduced is False else 'has no'} golden outputs "
+            f"for {source.file} (sha256 {source.sha256}, in {golden_dir(settings)})"
+        )
     plane.load_seconds, plane.warmup_seconds = loaded - started, time.perf_counter() - loaded
     log.info(
         "model %s (%s, %s) ready in %.2f s",

@@ -90,8 +90,9 @@ def top_entries(scores: np.ndarray, labels: Sequence[str], k: int = TOP) -> list
     return [{"index": int(i), "label": labels[int(i)], "probability": float(scores[i])} for i in order]
 
 
-def compare(name: str, expected: list[dict[str, Any]], scores: np.ndarray, labels: Sequence[str],
-            tolerance: float = TOLERANCE) -> SampleCheck:
+def compare(
+    name: str, expected: list[dict[str, Any]], scores: np.ndarray, labels: Sequence[str], tolerance: float = TOLERANCE
+) -> SampleCheck:
     """Check one sample's live probabilities (all classes) against its golden top entries."""
     actual = top_entries(scores, labels, len(expected))
     if len(scores) != len(labels):
@@ -102,29 +103,36 @@ def compare(name: str, expected: list[dict[str, Any]], scores: np.ndarray, label
     largest = max(differences)
     if largest > tolerance:
         worst = expected[differences.index(largest)]
-        return SampleCheck(name, expected, actual, largest,
-                           f"probability of {worst['label']!r} is {float(scores[worst['index']]):.6f}, "
-                           f"golden {float(worst['probability']):.6f}")
+        return SampleCheck(
+            name,
+            expected,
+            actual,
+            largest,
+            f"probability of {worst['label']!r} is {float(scores[worst['index']]):.6f}, "
+            f"golden {float(worst['probability']):.6f}",
+        )
     for rank, (want, got) in enumerate(zip(expected, actual, strict=True), 1):
         if want["index"] != got["index"] and not _tie(expected, rank - 1, got["index"], tolerance):
-            return SampleCheck(name, expected, actual, largest,
-                               f"rank {rank} is {got['label']!r}, golden {want['label']!r}")
+            return SampleCheck(
+                name, expected, actual, largest, f"rank {rank} is {got['label']!r}, golden {want['label']!r}"
+            )
     return SampleCheck(name, expected, actual, largest, None)
 
 
 def _tie(expected: list[dict[str, Any]], position: int, index: int, tolerance: float) -> bool:
     """Golden classes whose probabilities lie within the tolerance of each other may come in either order."""
     here = float(expected[position]["probability"])
-    return any(entry["index"] == index and abs(float(entry["probability"]) - here) <= tolerance
-               for entry in expected)
+    return any(entry["index"] == index and abs(float(entry["probability"]) - here) <= tolerance for entry in expected)
 
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def golden_samples(document: dict[str, Any], locate: Callable[[str], Path],
-                   ) -> tuple[list[SampleCheck], list[tuple[str, Path, list[dict[str, Any]]]]]:
+def golden_samples(
+    document: dict[str, Any],
+    locate: Callable[[str], Path],
+) -> tuple[list[SampleCheck], list[tuple[str, Path, list[dict[str, Any]]]]]:
     """The golden samples that cannot be checked (missing or changed file), and ``(name, path, top5)`` of the rest."""
     failed: list[SampleCheck] = []
     runnable: list[tuple[str, Path, list[dict[str, Any]]]] = []
@@ -175,16 +183,30 @@ def warm_up(plane: Any) -> bool | None:
     if report is None:
         plane.warm_up()
         if plane.source is not None:
-            log.warning("no golden outputs for %s (sha256 %s) in %s: reproduction not checked; record them "
-                        "with `modelhub verify --record`", plane.source.file, plane.source.sha256,
-                        golden_dir(plane.settings))
+            log.warning(
+                "no golden outputs for %s (sha256 %s) in %s: reproduction not checked; record them "
+                "with `modelhub verify --record`",
+                plane.source.file,
+                plane.source.sha256,
+                golden_dir(plane.settings),
+            )
         return None
     if report.reproduced:
-        log.info("the pipeline reproduces the golden outputs of %s on %d samples (%s)", plane.source.file,
-                 len(report.samples), report.golden_file.name)
+        log.info(
+            "the pipeline reproduces the golden outputs of %s on %d samples (%s)",
+            plane.source.file,
+            len(report.samples),
+            report.golden_file.name,
+        )
         return True
     failed = [f"{sample.name}: {sample.problem}" for sample in report.samples if not sample.ok]
-    log.error("REPRODUCTION FAILED: the pipeline does NOT reproduce the golden outputs of %s (%s) on %d of %d "
-              "samples: %s; predictions may differ from the reference; run `modelhub verify` for the table",
-              plane.source.file, report.golden_file, len(failed), len(report.samples), "; ".join(failed))
+    log.error(
+        "REPRODUCTION FAILED: the pipeline does NOT reproduce the golden outputs of %s (%s) on %d of %d "
+        "samples: %s; predictions may differ from the reference; run `modelhub verify` for the table",
+        plane.source.file,
+        report.golden_file,
+        len(failed),
+        len(report.samples),
+        "; ".join(failed),
+    )
     return False

@@ -25,8 +25,10 @@ def explain_sample() -> Response:
     options = _options()
     name = request.args.get("filename")
     if not name:
-        raise BadRequest("GET /api/explain needs ?filename=<name of a sample file>; to explain a photo of your "
-                         "own, POST it as multipart/form-data in the field 'file'")
+        raise BadRequest(
+            "GET /api/explain needs ?filename=<name of a sample file>; to explain a photo of your "
+            "own, POST it as multipart/form-data in the field 'file'"
+        )
     return _answer(_api().sample_path(name), *options)
 
 

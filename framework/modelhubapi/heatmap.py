@@ -35,7 +35,8 @@ def overlay(explanation: Explanation) -> Image.Image:
     per_pixel = np.repeat(np.repeat(weights, heights, axis=0), widths, axis=1)  # [H, W]
     if per_pixel.shape != crop.shape[:2]:  # the crop and the tensor differ in size: scale the map
         scaled = Image.fromarray((per_pixel * 255).astype(np.uint8)).resize(
-            (crop.shape[1], crop.shape[0]), Image.Resampling.NEAREST)
+            (crop.shape[1], crop.shape[0]), Image.Resampling.NEAREST
+        )
         per_pixel = np.asarray(scaled, dtype=np.float64) / 255
     alpha = (MAX_ALPHA * per_pixel)[..., np.newaxis]
     blended = crop * (1.0 - alpha) + heat_colours(per_pixel) * alpha

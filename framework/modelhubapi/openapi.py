@@ -99,7 +99,7 @@ def document(metrics: bool = True) -> dict[str, Any]:
         "/v2/health/live": {"get": _op("liveness", _answer("alive", _obj(live=BOOL)))},
         "/v2/health/ready": {
             "get": _op(
-                "readiness: the model is loaded and warmed up (reproduced: the golden check, when there are golden outputs)",
+                "readiness: the model is loaded and warmed up (reproduced: the golden check, if golden outputs exist)",
                 _answer("ready", _obj(["ready"], ready=BOOL, error=STR, reproduced=BOOL)),
             )
         },

@@ -35,8 +35,11 @@ def add_parser(commands: Any, model_flags: Callable[[argparse.ArgumentParser], N
     verify = commands.add_parser("verify", help="check the pipeline against the golden outputs of the model file")
     model_flags(verify)
     verify.add_argument("--url", help="check a running server (its POST /api/predict) instead of this process")
-    verify.add_argument("--record", action="store_true",
-                        help="first write the golden outputs of the model file with contrib_src/golden/reference.py")
+    verify.add_argument(
+        "--record",
+        action="store_true",
+        help="first write the golden outputs of the model file with contrib_src/golden/reference.py",
+    )
     verify.add_argument("--golden-dir", help="folder of <sha256>.json golden files (default <contrib>/golden)")
 
 
@@ -64,8 +67,12 @@ def record(settings: Settings) -> Path:
         raise ConfigError(f"no reference implementation at {script}")
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    written: Path = reference.write_golden(Path(source.path), settings.contrib_path / "sample_data",
-                                           settings.contrib_path / "model" / "labels.json", golden_dir(settings))
+    written: Path = reference.write_golden(
+        Path(source.path),
+        settings.contrib_path / "sample_data",
+        settings.contrib_path / "model" / "labels.json",
+        golden_dir(settings),
+    )
     return written
 
 
@@ -83,8 +90,10 @@ def _check_local(settings: Settings) -> Report:
 def _no_golden(sha256: str, settings: Settings) -> ModelHubError:
     from modelhub.reproduction import golden_dir, golden_path
 
-    return ModelHubError(f"no golden outputs for the model file with sha256 {sha256} "
-                         f"({golden_path(golden_dir(settings), sha256)}); write them with `modelhub verify --record`")
+    return ModelHubError(
+        f"no golden outputs for the model file with sha256 {sha256} "
+        f"({golden_path(golden_dir(settings), sha256)}); write them with `modelhub verify --record`"
+    )
 
 
 def _check_url(base: str, settings: Settings) -> Report:
@@ -125,8 +134,14 @@ def _request(url: str, upload: bytes | None = None) -> bytes:
     body = None
     if upload is not None:
         boundary = uuid.uuid4().hex
-        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="sample"\r\n'
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + upload + f"\r\n--{boundary}--\r\n".encode()
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="sample"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + upload
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=URL_TIMEOUT) as response:
@@ -146,20 +161,25 @@ def table(report: Report) -> str:
     """The check as a text table, one sample a line, and a verdict."""
     from modelhub.reproduction import TOLERANCE
 
-    lines = [f"golden outputs: {report.golden_file} (model sha256 {report.sha256})",
-             f"{'sample':<30} {'golden top-1':<32} {'live top-1':<32} {'max |dp|':>9}  result"]
+    lines = [
+        f"golden outputs: {report.golden_file} (model sha256 {report.sha256})",
+        f"{'sample':<30} {'golden top-1':<32} {'live top-1':<32} {'max |dp|':>9}  result",
+    ]
     for sample in report.samples:
         difference = "-" if sample.max_difference is None else f"{sample.max_difference:.1e}"
         verdict = "ok" if sample.ok else f"DRIFT: {sample.problem}"
-        lines.append(f"{sample.name[:30]:<30} {_top1(sample.expected):<32} {_top1(sample.actual):<32} "
-                     f"{difference:>9}  {verdict}")
+        lines.append(
+            f"{sample.name[:30]:<30} {_top1(sample.expected):<32} {_top1(sample.actual):<32} {difference:>9}  {verdict}"
+        )
     good = sum(sample.ok for sample in report.samples)
     rule = f"top 5 in order, probabilities within {TOLERANCE:g}"
     if report.reproduced:
         lines.append(f"reproduced: {good} of {len(report.samples)} samples match the golden outputs ({rule})")
     else:
-        lines.append(f"DRIFT: {len(report.samples) - good} of {len(report.samples)} samples differ from the "
-                     f"golden outputs ({rule})")
+        lines.append(
+            f"DRIFT: {len(report.samples) - good} of {len(report.samples)} samples differ from the "
+            f"golden outputs ({rule})"
+        )
     return "\n".join(lines)
 
 

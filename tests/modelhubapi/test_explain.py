@@ -59,8 +59,9 @@ def test_a_class_and_a_grid_can_be_chosen(client: Any) -> None:
 
 def test_post_gives_the_same_map_as_the_sample(client: Any) -> None:
     data = (SAMPLES_DIR / "cat_chelsea.png").read_bytes()
-    posted = client.post("/api/explain", data={"file": (io.BytesIO(data), "cat.png")},
-                         content_type="multipart/form-data")
+    posted = client.post(
+        "/api/explain", data={"file": (io.BytesIO(data), "cat.png")}, content_type="multipart/form-data"
+    )
     assert posted.status_code == 200, posted.get_data(as_text=True)
     sample = _explain(client, filename="cat_chelsea.png").get_json()
     assert np.allclose(posted.get_json()["grid"]["drops"], sample["grid"]["drops"], atol=1e-6)
@@ -74,12 +75,13 @@ def test_png_is_the_crop_with_the_map_over_it(client: Any) -> None:
     drops = np.asarray(_explain(client, filename="coffee_cup.jpg").get_json()["grid"]["drops"])
     row, col = np.unravel_index(int(np.argmax(drops)), drops.shape)
     low_row, low_col = np.unravel_index(int(np.argmin(drops)), drops.shape)
-    hottest = heat[row * 32:(row + 1) * 32, col * 32:(col + 1) * 32]
-    coolest = heat[low_row * 32:(low_row + 1) * 32, low_col * 32:(low_col + 1) * 32]
+    hottest = heat[row * 32 : (row + 1) * 32, col * 32 : (col + 1) * 32]
+    coolest = heat[low_row * 32 : (low_row + 1) * 32, low_col * 32 : (low_col + 1) * 32]
     # the most important patch is tinted red: more red than green and blue, more than the least important one
     assert redness(hottest) > 60 and redness(hottest) > redness(coolest) + 40
     assert response.headers["X-Explanation-Class"] == str(
-        _explain(client, filename="coffee_cup.jpg").get_json()["class"]["index"])
+        _explain(client, filename="coffee_cup.jpg").get_json()["class"]["index"]
+    )
 
 
 def redness(block: np.ndarray) -> float:
@@ -99,25 +101,29 @@ def test_the_most_important_cells_lie_on_the_object(client: Any, name: str) -> N
         assert left <= centre_x <= right and top <= centre_y <= bottom, (name, row, col, drops.round(3).tolist())
 
 
-@pytest.mark.parametrize(("query", "status", "words"), [
-    ({}, 400, "needs ?filename="),
-    ({"filename": "no_such.png"}, 404, "not found"),
-    ({"filename": "cat_chelsea.png", "grid": "0"}, 400, "grid must be 1-14"),
-    ({"filename": "cat_chelsea.png", "grid": "15"}, 400, "MODELHUB_EXPLAIN_MAX_GRID"),
-    ({"filename": "cat_chelsea.png", "grid": "seven"}, 400, "grid must be an integer"),
-    ({"filename": "cat_chelsea.png", "class": "1000"}, 400, "class index 0-999"),
-    ({"filename": "cat_chelsea.png", "class": "-1"}, 400, "class index 0-999"),
-    ({"filename": "cat_chelsea.png", "class": "cat"}, 400, "class must be a class index"),
-    ({"filename": "cat_chelsea.png", "format": "gif"}, 400, "format must be json or png"),
-])
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ({}, 400, "needs ?filename="),
+        ({"filename": "no_such.png"}, 404, "not found"),
+        ({"filename": "cat_chelsea.png", "grid": "0"}, 400, "grid must be 1-14"),
+        ({"filename": "cat_chelsea.png", "grid": "15"}, 400, "MODELHUB_EXPLAIN_MAX_GRID"),
+        ({"filename": "cat_chelsea.png", "grid": "seven"}, 400, "grid must be an integer"),
+        ({"filename": "cat_chelsea.png", "class": "1000"}, 400, "class index 0-999"),
+        ({"filename": "cat_chelsea.png", "class": "-1"}, 400, "class index 0-999"),
+        ({"filename": "cat_chelsea.png", "class": "cat"}, 400, "class must be a class index"),
+        ({"filename": "cat_chelsea.png", "format": "gif"}, 400, "format must be json or png"),
+    ],
+)
 def test_bad_requests_are_clear(client: Any, query: dict[str, str], status: int, words: str) -> None:
     response = client.get("/api/explain", query_string=query)
     assert response.status_code == status and words in response.get_json()["error"], response.get_json()
 
 
 def test_bad_uploads_are_clear(client: Any) -> None:
-    text = client.post("/api/explain", data={"file": (io.BytesIO(b"hello"), "a.txt")},
-                       content_type="multipart/form-data")
+    text = client.post(
+        "/api/explain", data={"file": (io.BytesIO(b"hello"), "a.txt")}, content_type="multipart/form-data"
+    )
     assert text.status_code == 415
     raw = client.post("/api/explain", data=b"\x89PNG", content_type="image/png")
     assert raw.status_code == 415 and "multipart/form-data" in raw.get_json()["error"]

@@ -18,8 +18,13 @@ SAMPLES = sorted(p.name for p in SAMPLES_DIR.iterdir())
 
 
 def verify(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([modelhub_command(), "verify", *args], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [modelhub_command(), "verify", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def swapped(tmp_path: Path, served: Path, other: Path) -> Path:
@@ -40,13 +45,16 @@ def test_verify_passes_for_the_test_models(which: str, int8_model: Path, float_m
     assert result.returncode == 0, result.stdout + result.stderr
     table = rows(result.stdout)
     assert sorted(table) == SAMPLES and all(line.endswith("  ok") for line in table.values())
-    assert "reproduced: 6 of 6 samples match the golden outputs (top 5 in order, probabilities within 0.0001)" \
+    assert (
+        "reproduced: 6 of 6 samples match the golden outputs (top 5 in order, probabilities within 0.0001)"
         in result.stdout
+    )
     assert f"{sha256_of(model)}.json" in result.stdout
 
 
-def test_golden_of_the_float_file_against_the_int8_file_is_drift(int8_model: Path, float_model: Path,
-                                                                  tmp_path: Path) -> None:
+def test_golden_of_the_float_file_against_the_int8_file_is_drift(
+    int8_model: Path, float_model: Path, tmp_path: Path
+) -> None:
     result = verify("--model-file", str(int8_model), "--golden-dir", str(swapped(tmp_path, int8_model, float_model)))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "DRIFT:" in result.stdout.splitlines()[-1]
@@ -64,8 +72,9 @@ def test_no_golden_file_then_record(int8_model: Path, tmp_path: Path) -> None:
     assert f"recorded {written}" in recorded.stdout
     document = json.loads(written.read_text())
     committed = json.loads((GOLDEN / written.name).read_text())
-    assert {name: [e["index"] for e in s["top5"]] for name, s in document["samples"].items()} == \
-        {name: [e["index"] for e in s["top5"]] for name, s in committed["samples"].items()}
+    assert {name: [e["index"] for e in s["top5"]] for name, s in document["samples"].items()} == {
+        name: [e["index"] for e in s["top5"]] for name, s in committed["samples"].items()
+    }
     assert "reference.py" in document["made_by"]
     assert verify("--record", "--url", "http://127.0.0.1:9").returncode == 2
 
@@ -83,9 +92,13 @@ def test_verify_a_running_server(start_server, int8_model: Path, float_model: Pa
 
 
 @pytest.mark.server
-def test_serve_refuses_to_become_ready_when_reproduction_is_required(start_server, int8_model: Path,
-                                                                     float_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    env = {"MODELHUB_REQUIRE_REPRODUCED": "true", "MODELHUB_GOLDEN_DIR": str(swapped(tmp_path, int8_model, float_model))}
+def test_serve_refuses_to_become_ready_when_reproduction_is_required(
+    start_server, int8_model: Path, float_model: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        "MODELHUB_REQUIRE_REPRODUCED": "true",
+        "MODELHUB_GOLDEN_DIR": str(swapped(tmp_path, int8_model, float_model)),
+    }
     server = start_server("--model-file", str(int8_model), "--workers", "1", env=env, wait=False)
     assert server.process.wait(120) == 2
     log = server.log()

@@ -29,10 +29,9 @@ RUN pip install --no-cache-dir --no-deps .
 # checked against the sha256 (and size) in init/init.json: a mismatch fails the build.
 COPY init ./init
 COPY contrib_src ./contrib_src
-RUN modelhub fetch
-# Golden outputs of the downloaded file, made by the independent reference implementation
-# (contrib_src/golden/reference.py), then checked against the served pipeline: drift fails the build.
-RUN modelhub verify --record
+# Then the golden outputs of the downloaded file, made by the independent reference implementation
+# (contrib_src/golden/reference.py) and checked against the served pipeline: drift fails the build.
+RUN modelhub fetch && modelhub verify --record
 
 # Code and model files stay owned by root and read-only to the server's user.
 # (Docker >= 20.10 lets unprivileged processes bind ports below 1024 inside a container.)

@@ -7,18 +7,17 @@ from typing import Any
 from .openapi_parts import INT, JSON, NUM, STR, UPLOAD, _answer, _obj, _op, _param
 
 ARRAY_OF_INT = {"type": "array", "items": INT}
-EXPLANATION = _obj(
-    **{
-        "class": _obj(index=INT, label=STR, probability=NUM),
-        "grid": _obj(
-            rows=INT, cols=INT, x=ARRAY_OF_INT, y=ARRAY_OF_INT, drops={"type": "array", "items": {"type": "array"}}
-        ),
-        "crop": _obj(width=INT, height=INT),
-        "method": STR,
-        "passes": INT,
-        "processing_time": NUM,
-    }
-)
+PROPERTIES: dict[str, Any] = {
+    "class": _obj(index=INT, label=STR, probability=NUM),
+    "grid": _obj(
+        rows=INT, cols=INT, x=ARRAY_OF_INT, y=ARRAY_OF_INT, drops={"type": "array", "items": {"type": "array"}}
+    ),
+    "crop": _obj(width=INT, height=INT),
+    "method": STR,
+    "passes": INT,
+    "processing_time": NUM,
+}
+EXPLANATION = _obj(list(PROPERTIES), **PROPERTIES)
 OPTIONS = [
     _param("class", schema={"type": "integer", "minimum": 0}),
     _param("grid", schema={"type": "integer", "minimum": 1}),

@@ -18,11 +18,14 @@ from modelhubapi.app import create_app
 
 pytestmark = pytest.mark.model
 
-# Boxes marked by hand on the 224 x 224 crops the model sees (left, top, right, bottom, in crop pixels):
-# the one clear object of each photo, drawn around it by eye on the crop.
+# The one clear object of two sample photos, its box marked by hand on the 224 x 224 crop the model
+# sees (left, top, right, bottom, crop pixels; drawn by eye on the crop with a 16-pixel grid over it), and
+# how many of the most important cells must lie on it: the cup (with its coffee, without the saucer)
+# for "espresso"; the rocket's body (a 26-pixel-wide column; the launch towers beside it are not part
+# of it) for "missile", whose map also lights up the towers, so only its most important cell is required.
 OBJECT_BOXES = {
-    "coffee_cup.jpg": (8, 20, 216, 200),  # the cup and saucer, seen from above
-    "cat_chelsea.png": (40, 0, 224, 224),  # the cat's head and body (the left edge is background)
+    "coffee_cup.jpg": ((30, 0, 190, 118), 3),
+    "rocket_falcon9_launch.jpg": ((100, 62, 126, 224), 1),
 }
 
 
@@ -38,8 +41,10 @@ def _explain(client: Any, **query: Any) -> Any:
 
 
 def test_the_map_is_for_the_top_class_by_default(client: Any) -> None:
-    body = _explain(client, filename="cat_chelsea.png").get_json()
-    top = client.get("/api/predict_sample?filename=cat_chelsea.png&top=1").get_json()["output"][0]["prediction"][0]
+    body = _explain(client, filename="rocket_falcon9_launch.jpg").get_json()
+    top = client.get("/api/predict_sample?filename=rocket_falcon9_launch.jpg&top=1").get_json()["output"][0][
+        "prediction"
+    ][0]
     assert body["class"]["label"] == top["label"]
     assert body["class"]["probability"] == pytest.approx(top["probability"], abs=1e-6)
     grid = body["grid"]
@@ -47,7 +52,7 @@ def test_the_map_is_for_the_top_class_by_default(client: Any) -> None:
     assert grid["x"] == grid["y"] == [0, 32, 64, 96, 128, 160, 192, 224]
     assert body["crop"] == {"width": 224, "height": 224} and body["passes"] == 50
     drops = np.asarray(grid["drops"])
-    assert drops.max() > 0.05  # hiding some patch matters
+    assert drops.max() > 0.1  # hiding some patch matters
     assert np.all(drops <= body["class"]["probability"] + 1e-9)  # a drop cannot exceed the probability
 
 
@@ -92,9 +97,9 @@ def redness(block: np.ndarray) -> float:
 def test_the_most_important_cells_lie_on_the_object(client: Any, name: str) -> None:
     body = _explain(client, filename=name).get_json()
     drops = np.asarray(body["grid"]["drops"])
-    left, top, right, bottom = OBJECT_BOXES[name]
+    (left, top, right, bottom), count = OBJECT_BOXES[name]
     edges = body["grid"]["x"]
-    order = np.argsort(-drops, axis=None)[:3]
+    order = np.argsort(-drops, axis=None)[:count]
     for flat in order:
         row, col = divmod(int(flat), 7)
         centre_x, centre_y = (edges[col] + edges[col + 1]) / 2, (edges[row] + edges[row + 1]) / 2
@@ -144,10 +149,24 @@ def test_a_request_stays_within_the_request_timeout(int8_model: Path) -> None:
     assert "error" in response.get_json()
 
 
-def test_a_fixed_batch_model_runs_one_by_one(float_model: Path) -> None:
-    client = create_app(load_settings({"model_file": str(float_model)}, {})).test_client()
-    body = client.get("/api/explain?filename=coffee_cup.jpg&grid=3").get_json()
-    assert body["passes"] == 10 and len(body["grid"]["drops"]) == 3
+def _fixed_batch_copy(source: Path, target: Path) -> Path:
+    """The int8 graph with its batch dimension fixed to 1 (as the official float file has it)."""
+    onnx = pytest.importorskip("onnx")
+    graph_model = onnx.load(str(source))
+    for value in (graph_model.graph.input[0], graph_model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(graph_model, str(target))
+    return target
+
+
+def test_a_fixed_batch_model_runs_one_by_one(client: Any, int8_model: Path, tmp_path: Path) -> None:
+    fixed = _fixed_batch_copy(int8_model, tmp_path / "fixed.onnx")
+    app = create_app(load_settings({"model_file": str(fixed)}, {}))
+    assert app.extensions["modelhub"].host.plane.metadata().max_batch_size == 1
+    one_by_one = app.test_client().get("/api/explain?filename=coffee_cup.jpg&grid=3").get_json()
+    batched = _explain(client, filename="coffee_cup.jpg", grid=3).get_json()
+    assert one_by_one["passes"] == 10 and one_by_one["class"] == batched["class"]
+    assert np.allclose(one_by_one["grid"]["drops"], batched["grid"]["drops"], atol=1e-6)
 
 
 def test_a_model_without_the_tensor_contract_is_refused(fake_package: Any) -> None:

@@ -104,3 +104,27 @@ def test_serve_refuses_to_become_ready_when_reproduction_is_required(
     log = server.log()
     assert "REPRODUCTION FAILED" in log
     assert "modelhub: error: MODELHUB_REQUIRE_REPRODUCED is set and the pipeline does not reproduce" in log
+
+
+def test_record_for_the_default_file_as_the_docker_build_does(int8_model: Path, tmp_path: Path) -> None:
+    """`modelhub fetch && modelhub verify --record` in the image: no --model-file, the variant's downloaded file."""
+    root = tmp_path / "root"
+    shutil.copytree(CONTRIB_DIR, root / "contrib_src", ignore=shutil.ignore_patterns("golden", "*.onnx"))
+    (root / "contrib_src" / "golden").mkdir()
+    shutil.copy(CONTRIB_DIR / "golden" / "reference.py", root / "contrib_src" / "golden")
+    shutil.copy(int8_model, root / "contrib_src" / "model" / "downloaded.onnx")
+    entry = {
+        "src_url": "https://example.org/downloaded.onnx",
+        "dest_file_path": "contrib_src/model/downloaded.onnx",
+        "sha256": sha256_of(int8_model),
+        "size": int8_model.stat().st_size,
+        "variant": "int8",
+        "default": True,
+    }
+    (root / "init").mkdir()
+    (root / "init" / "init.json").write_text(json.dumps({"docker_id": "x", "external_contrib_files": [entry]}))
+    result = verify("--record", env={"MODELHUB_ROOT": str(root)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = root / "contrib_src" / "golden" / f"{sha256_of(int8_model)}.json"
+    assert f"recorded {written}" in result.stdout and "reproduced: 6 of 6" in result.stdout
+    assert json.loads(written.read_text())["model"]["file"] == "downloaded.onnx"

@@ -290,6 +290,39 @@ def test_upload_text_file_shows_the_error(browser: Any, server: Any) -> None:
     page.check_clean()
 
 
+def test_heatmap_on_demand(browser: Any, server: Any) -> None:
+    """The button under the chart shows the occlusion heatmap (GET for a sample, POST for an upload)."""
+    page = Page(browser, server.url + "/")
+    p = page.page
+    p.locator("#gallery .sample[data-filename='rocket_falcon9_launch.jpg']").click()
+    top = page.chart()[0][0]
+    button = p.locator("#explain-button")
+    assert button.is_visible() and p.locator("#explain-figure").is_hidden()
+    button.click()
+    p.locator("#explain-figure").wait_for(state="visible")
+    loaded = "() => { const i = document.getElementById('explain-image'); return i.complete && i.naturalWidth > 0; }"
+    _wait_until(p, loaded)
+    assert p.evaluate("document.getElementById('explain-image').naturalWidth") == 224
+    assert top in p.locator("#explain-caption").inner_text()
+    assert button.get_attribute("aria-pressed") == "true"
+    assert any("api/explain?format=png&filename=rocket_falcon9_launch.jpg" in url for url in page.requests)
+    page.screenshot("desktop-heatmap.png")
+    button.click()
+    assert p.locator("#explain-figure").is_hidden() and button.get_attribute("aria-pressed") == "false"
+    # an uploaded photo: the heatmap of the last sample is gone, the new one is posted
+    p.set_input_files(
+        "#file-input", files=[{"name": "cat.png", "mimeType": "image/png", "buffer": CAT_PHOTO.read_bytes()}]
+    )
+    p.locator("#preview-caption", has_text="cat.png").wait_for()
+    page.wait_idle()
+    assert page.chart()[0][0] in CAT_CLASSES and p.locator("#explain-figure").is_hidden()
+    p.locator("#explain-button").click()
+    p.locator("#explain-figure").wait_for(state="visible")
+    _wait_until(p, loaded)
+    assert p.locator("#explain-image").get_attribute("src").startswith("blob:")
+    page.check_clean()
+
+
 def test_phone_width(browser: Any, server: Any) -> None:
     page = Page(browser, server.url + "/")
     p = page.page

@@ -47,7 +47,7 @@ class ModelHubService:
         if self.source is not None:
             info = self.source.as_dict()
             info.pop("path", None)  # no server paths in responses
-            info["reproduced"] = self.plane.reproduced  # golden outputs reproduced at warm-up (None: no golden)
+            info["reproduced"] = getattr(self.plane, "reproduced", None)  # the golden check (None: no golden)
             config.setdefault("model", {})["file"] = info
         return config
 

@@ -298,6 +298,7 @@ def test_heatmap_on_demand(browser: Any, server: Any) -> None:
     top = page.chart()[0][0]
     button = p.locator("#explain-button")
     assert button.is_visible() and p.locator("#explain-figure").is_hidden()
+    assert p.locator("#model-file-reproduced").inner_text().startswith("reproduced")  # the golden check
     button.click()
     p.locator("#explain-figure").wait_for(state="visible")
     loaded = "() => { const i = document.getElementById('explain-image'); return i.complete && i.naturalWidth > 0; }"

@@ -144,6 +144,18 @@
       show($("unverified-banner"), true);
       show($("unverified-badge"), true);
     }
+
+    var reproduced = $("model-file-reproduced");
+    reproduced.textContent = "";
+    if (file.reproduced === true) {
+      reproduced.appendChild(el("span", "status status-ok", "reproduced"));
+      reproduced.appendChild(document.createTextNode(" the reference outputs on the sample photos"));
+    } else if (file.reproduced === false) {
+      reproduced.appendChild(el("span", "status status-warn", "differs"));
+      reproduced.appendChild(document.createTextNode(" from the reference outputs on the sample photos"));
+    } else {
+      reproduced.textContent = "not checked (no reference outputs for this file)";
+    }
   }
 
   function renderPublication(pub) {

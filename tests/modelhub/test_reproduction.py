@@ -215,3 +215,17 @@ def test_the_check_keeps_warm_up_small(int8_model: Path, tmp_path: Path) -> None
         "warm-up with the golden check %.3f s, plain %.3f s", checked.warmup_seconds, plain.warmup_seconds
     )
     assert checked.warmup_seconds < 2.0
+
+
+@pytest.mark.model
+def test_a_missing_or_changed_sample_is_not_reproduced(int8_model: Path, tmp_path: Path) -> None:
+    document = load_golden(GOLDEN, sha256_of(int8_model))
+    assert document is not None
+    document["samples"]["gone.png"] = document["samples"]["cat_chelsea.png"]
+    document["samples"]["coffee_cup.jpg"]["sha256"] = "0" * 64
+    golden_path(tmp_path, sha256_of(int8_model)).write_text(json.dumps(document))
+    api = build_api(_settings(int8_model, golden_dir=str(tmp_path)))
+    report = check_plane(api.plane)
+    assert api.plane.reproduced is False and report is not None
+    problems = {s.name: s.problem for s in report.samples if not s.ok}
+    assert problems == {"gone.png": "the sample file is missing", "coffee_cup.jpg": "the sample file has changed"}

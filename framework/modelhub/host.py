@@ -17,6 +17,11 @@ from .reproduction import golden_dir, warm_up
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+REPRODUCTION = {
+    True: "reproduces its golden outputs",
+    False: "does NOT reproduce its golden outputs",
+    None: "no golden outputs",
+}
 
 
 def load(settings: Settings) -> DataPlane:
@@ -36,10 +41,11 @@ def load(settings: Settings) -> DataPlane:
         )
     plane.load_seconds, plane.warmup_seconds = loaded - started, time.perf_counter() - loaded
     log.info(
-        "model %s (%s, %s) ready in %.2f s",
+        "model %s (%s, %s, %s) ready in %.2f s",
         source.file,
         source.variant or "unknown variant",
         "verified" if source.verified else "UNVERIFIED",
+        REPRODUCTION[plane.reproduced],
         time.perf_counter() - started,
     )
     return plane

@@ -14,9 +14,9 @@ from modelhub import __version__
 from modelhub.errors import ModelHubError
 from modelhub.settings import Settings, load_settings
 
+from . import verify
 from .evaluate_cmd import add_parser as add_evaluate
 from .evaluate_cmd import run as run_evaluate
-from . import verify
 
 log = logging.getLogger("modelhub")
 

@@ -23,11 +23,13 @@ import numpy as np
 
 from .contract import LabelScores
 from .errors import ConfigError, ModelHubError
+from .slots import Deadline
 
 log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-4
 TOP = 5
+WARM_UP_SECONDS = 60.0  # the most the golden check may take (or the request timeout, if longer)
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,9 @@ def check_plane(plane: Any, folder: Path | None = None) -> Report | None:
     failed, runnable = golden_samples(document, plane.files.sample_path)
     report.samples.extend(failed)
     if runnable:
-        prediction = plane.infer([path for _, path, _ in runnable])
+        # Bounded, but not by a request timeout tuned for one image: six images must not fail a small one.
+        deadline = Deadline(max(float(plane.settings.request_timeout), WARM_UP_SECONDS))
+        prediction = plane.infer([path for _, path, _ in runnable], deadline=deadline)
         for (name, _, expected), outputs in zip(runnable, prediction.outputs, strict=True):
             scores = next((value for value in outputs.values() if isinstance(value, LabelScores)), None)
             if scores is None:

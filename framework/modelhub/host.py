@@ -13,7 +13,7 @@ from .contrib import load_model
 from .dataplane import DataPlane
 from .errors import ModelHubError, NotReady
 from .model_source import resolve_model_source
-from .settings import Settings
+from .settings import Settings, check_package
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +21,18 @@ log = logging.getLogger(__name__)
 def load(settings: Settings) -> DataPlane:
     """Verify the model file, load the contributor model and warm it up (raises on any problem)."""
     started = time.perf_counter()
+    check_package(settings)
     source = resolve_model_source(settings)
     config = read_config(settings.contrib_path)  # a bad config.json is named before the model runs
-    model = load_model(settings.contrib_path, model_file=Path(source.path), settings=settings)
+    model_file = Path(source.path) if source is not None else None
+    model = load_model(settings.contrib_path, model_file=model_file, settings=settings)
     plane = DataPlane(model, settings.contrib_path, config, settings, source)
     loaded = time.perf_counter()
     plane.warm_up()
     plane.load_seconds, plane.warmup_seconds = loaded - started, time.perf_counter() - loaded
-    log.info("model %s (%s, %s) ready in %.2f s", source.file, source.variant or "unknown variant",
-             "verified" if source.verified else "UNVERIFIED", time.perf_counter() - started)
+    what = "(no model file)" if source is None else (
+        f"{source.file} ({source.variant or 'unknown variant'}, {'verified' if source.verified else 'UNVERIFIED'})")
+    log.info("model %s ready in %.2f s", what, time.perf_counter() - started)
     return plane
 
 

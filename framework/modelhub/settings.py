@@ -21,6 +21,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # CR, LF, NUL...: never valid in a he
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOST_NAME = re.compile(rf"\.?{_LABEL}(\.{_LABEL})*")  # an allowed_hosts entry: a name or IPv4 address, no port
 _ORIGIN = re.compile(r"https?://[^/?#@\s]+")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 # The folder that holds framework/, contrib_src/ and init/ when the project runs from a checkout
 # (editable install, Docker image); anchored to this file, never to the current directory.
@@ -163,7 +164,8 @@ def _validate(s: Settings) -> None:
         (s.max_upload_bytes > 0, "max_upload_bytes must be > 0"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
         (s.log_format in ("text", "json"), f"log_format must be text or json, not {s.log_format!r}"),
-        (s.model_sha256 is None or len(s.model_sha256) == 64, "model_sha256 must be 64 hex digits"),
+        (s.model_sha256 is None or bool(_SHA256.fullmatch(s.model_sha256)),
+         f"model_sha256 must be 64 hex digits (0-9, a-f), not {s.model_sha256!r}"),
         (s.log_level.lower() in LOG_LEVELS, f"log_level must be one of {', '.join(LOG_LEVELS)}, not {s.log_level!r}"),
     ]
     for ok, message in checks:
@@ -219,6 +221,19 @@ def trusted_networks(s: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6
             raise ConfigError(f"invalid setting: trusted_proxies: {entry!r} is not an IP address or network "
                               f"(such as 10.0.0.5 or 10.0.0.0/24)") from None
     return networks
+
+
+def check_package(s: Settings) -> None:
+    """One clear line when the package folder is missing, saying what to set (a non-editable install's
+    default root is the folder above site-packages, which holds no package)."""
+    path = s.contrib_path
+    if path.is_dir():
+        return
+    if s.contrib_dir is not None:
+        raise ConfigError(f"contributor package folder {path} does not exist (--contrib, MODELHUB_CONTRIB_DIR)")
+    raise ConfigError(f"no contributor package at {path}: set MODELHUB_ROOT to your clone of the repository (the "
+                      f"folder holding contrib_src/ and init/), or pass --contrib PACKAGE_FOLDER; a non-editable "
+                      f"`pip install .` installs the engine, not the package")
 
 
 def describe() -> list[tuple[str, str, str]]:

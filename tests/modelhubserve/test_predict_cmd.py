@@ -1,0 +1,102 @@
+"""``modelhub predict`` on folders, globs and stdin, in table, JSON Lines and CSV, and ``modelhub --help``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from modelhubserve import cli
+from support import SAMPLES_DIR, modelhub_command
+
+TOP1 = {"cat_chelsea.png": "Egyptian cat", "coffee_cup.jpg": "espresso"}
+
+
+def run(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([modelhub_command(), *args], capture_output=True, timeout=120, cwd=cwd, input=stdin)
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """photos/cat_chelsea.png, photos/more/coffee_cup.jpg, photos/.hidden/x.png, photos/notes.txt."""
+    (tmp_path / "photos" / "more").mkdir(parents=True)
+    (tmp_path / "photos" / ".hidden").mkdir()
+    shutil.copy(SAMPLES_DIR / "cat_chelsea.png", tmp_path / "photos" / "cat_chelsea.png")
+    shutil.copy(SAMPLES_DIR / "coffee_cup.jpg", tmp_path / "photos" / "more" / "coffee_cup.jpg")
+    shutil.copy(SAMPLES_DIR / "cat_chelsea.png", tmp_path / "photos" / ".hidden" / "x.png")
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+@pytest.mark.model
+def test_a_folder_is_searched_recursively_and_written_as_csv(photos: Path, int8_model: Path) -> None:
+    done = run("predict", "photos", "--format", "csv", "--top", "2", "--model-file", str(int8_model), cwd=photos)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout.decode())))
+    assert [(r["file"], r["rank"], r["label"]) for r in rows if r["rank"] == "1"] == [
+        ("photos/cat_chelsea.png", "1", "Egyptian cat"), ("photos/more/coffee_cup.jpg", "1", "espresso")]
+    assert len(rows) == 4 and rows[0]["index"] == "285" and float(rows[0]["probability"]) > 0.3
+    summary = done.stderr.decode().strip().splitlines()[-1]
+    assert summary.startswith("2 images in ") and "images/s, 0 failed" in summary
+
+
+@pytest.mark.model
+def test_a_quoted_glob_and_a_table(photos: Path, int8_model: Path) -> None:
+    done = run("predict", "photos/**/*.jpg", "--top", "3", "--model-file", str(int8_model), cwd=photos)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    assert lines[0].split() == ["file", "rank", "probability", "index", "label"]
+    assert lines[1].split()[:2] == ["photos/more/coffee_cup.jpg", "1"] and lines[1].endswith("espresso")
+    assert len(lines) == 4 and lines[2].split()[0] == "2"  # the file is named once per image
+
+
+@pytest.mark.model
+def test_stdin_takes_an_image_or_a_list_of_paths(photos: Path, int8_model: Path) -> None:
+    image = run("predict", "-", "--format", "jsonl", "--model-file", str(int8_model), cwd=photos,
+                stdin=(SAMPLES_DIR / "cat_chelsea.png").read_bytes())
+    assert image.returncode == 0, image.stderr
+    (answer,) = [json.loads(line) for line in image.stdout.splitlines()]
+    assert answer["file"] == "-" and answer["output"][0]["prediction"][0]["label"] == "Egyptian cat"
+    listed = run("predict", "-", "--json", "--top", "1", "--model-file", str(int8_model), cwd=photos,
+                 stdin=b"photos/more/coffee_cup.jpg\nphotos/cat_chelsea.png\n")
+    answers = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(a["file"], a["output"][0]["prediction"][0]["label"]) for a in answers] == [
+        ("photos/more/coffee_cup.jpg", "espresso"), ("photos/cat_chelsea.png", "Egyptian cat")]
+
+
+@pytest.mark.model
+def test_bad_inputs_are_each_named_and_the_rest_are_answered(photos: Path, int8_model: Path) -> None:
+    done = run("predict", "photos/notes.txt", "nothing.jpg", "https://example.org/cat.jpg?size=large",
+               "photos/cat_chelsea.png", "--json", "--batch", "4", "--model-file", str(int8_model), cwd=photos)
+    assert done.returncode == 1
+    answers = {a["file"]: a for a in map(json.loads, done.stdout.splitlines())}
+    assert answers["photos/notes.txt"]["status"] == 415
+    assert answers["nothing.jpg"]["error"] == "input file 'nothing.jpg' not found"
+    url = answers["https://example.org/cat.jpg?size=large"]["error"]
+    assert "reads local files, not URLs" in url and "curl -o image.jpg 'https://example.org/cat.jpg?size=large'" in url
+    assert answers["photos/cat_chelsea.png"]["output"][0]["prediction"][0]["label"] == "Egyptian cat"
+    assert done.stderr.decode().strip().splitlines()[-1].endswith("3 failed")
+
+
+def test_a_model_file_that_is_a_folder_says_so(photos: Path) -> None:
+    done = run("predict", "photos/cat_chelsea.png", "--model-file", "photos", cwd=photos)
+    assert done.returncode == 2
+    line = done.stderr.decode().strip().splitlines()[-1]
+    assert line.startswith("modelhub: error: model file ") and "is a folder" in line
+
+
+def test_the_help_says_what_each_command_is_for() -> None:
+    parser = cli.build_parser()
+    top = parser.format_help()
+    for command, summary in (("serve", "run the production REST server"),
+                             ("predict", "classify image files, folders or stdin"),
+                             ("fetch", "download and verify the model files")):
+        assert command in top and summary in top
+        sub = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+        text = sub.format_help()
+        assert "examples:" in text and f"modelhub {command}" in text.split("examples:")[1], command
+        assert sub.description and len(sub.description) > 40

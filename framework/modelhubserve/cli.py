@@ -18,7 +18,7 @@ log = logging.getLogger("modelhub")
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-file", help="serve this ONNX file (MODELHUB_MODEL_FILE)")
+    parser.add_argument("--model-file", help="the ONNX file to use (MODELHUB_MODEL_FILE)")
     parser.add_argument("--model-sha256", help="expected sha256 of --model-file (MODELHUB_MODEL_SHA256)")
     parser.add_argument("--variant", dest="model_variant",
                         help="a variant the package lists (init/init.json: float or int8)")

@@ -100,3 +100,38 @@ def test_the_help_says_what_each_command_is_for() -> None:
         text = sub.format_help()
         assert "examples:" in text and f"modelhub {command}" in text.split("examples:")[1], command
         assert sub.description and len(sub.description) > 40
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.model
+def test_batches_of_the_model_and_a_progress_bar_on_a_terminal(int8_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from modelhubserve import predict_cmd
+
+    from modelhubapi import service
+
+    sizes: list[int] = []
+    real_build = service.build_api
+
+    def spying_build(settings: object) -> object:
+        api = real_build(settings)  # type: ignore[arg-type]
+        model, real_predict = api.model, api.model.predict
+        monkeypatch.setattr(model, "predict", lambda inputs: sizes.append(len(next(iter(inputs.values()))))
+                            or real_predict(inputs))
+        return api
+
+    monkeypatch.setattr(service, "build_api", spying_build)
+    args = cli.build_parser().parse_args(["predict", str(SAMPLES_DIR), "--batch", "4", "--workers", "2",
+                                          "--format", "jsonl", "--top", "1", "--model-file", str(int8_model)])
+    terminal, out = _Terminal(), io.StringIO()
+    settings = cli._settings(args)
+    assert predict_cmd.run(args, settings, out, terminal) == 0
+    assert sorted(sizes) == [2, 4]  # six samples in batches of four (the int8 file's batch is free)
+    labels = [json.loads(line)["output"][0]["prediction"][0]["label"] for line in out.getvalue().splitlines()]
+    assert labels[1:3] == ["Egyptian cat", "espresso"] and len(labels) == 6
+    bar = terminal.getvalue()
+    assert "\rpredict [" in bar and "6/6 images" in bar and bar.splitlines()[-1].startswith("6 images in ")

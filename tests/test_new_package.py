@@ -24,7 +24,7 @@ import requests
 from PIL import Image
 from support import REPO_ROOT, modelhub_command
 
-INFERENCE = '''
+INFERENCE = """
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +53,22 @@ class Model(BatchModel):
             exp = np.exp(8 * (row - row.max()))
             items.append({"colour": LabelScores(exp / exp.sum(), LABELS)})
         return items
-'''
+"""
 
 CONFIG: dict[str, Any] = {
     "id": "0b6f8f55-3c1e-4f7e-9d55-1c1f9a3e7a01",
     "meta": {"name": "colours", "task": "Classification"},
     "publication": {"title": "Three colours", "year": 2026},
-    "model": {"description": "red, green or blue", "io": {
-        "input": {"format": ["image/png", "image/jpeg"],
-                  "dim_limits": [{"min": 1, "max": 4}, {"min": 8}, {"min": 8}]},
-        "output": [{"name": "colour", "type": "label_list", "description": "the main colour"}]}},
+    "model": {
+        "description": "red, green or blue",
+        "io": {
+            "input": {
+                "format": ["image/png", "image/jpeg"],
+                "dim_limits": [{"min": 1, "max": 4}, {"min": 8}, {"min": 8}],
+            },
+            "output": [{"name": "colour", "type": "label_list", "description": "the main colour"}],
+        },
+    },
 }
 
 
@@ -86,8 +92,14 @@ def make_package(root: Path) -> Path:
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([modelhub_command(), *args], capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env={**os.environ, "MODELHUB_LOG_LEVEL": "info"})
+    return subprocess.run(
+        [modelhub_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "MODELHUB_LOG_LEVEL": "info"},
+    )
 
 
 def png(colour: tuple[int, int, int]) -> bytes:
@@ -98,8 +110,14 @@ def png(colour: tuple[int, int, int]) -> bytes:
 
 def test_readme_section_names_what_the_test_does() -> None:
     section = readme_section()
-    for needed in ("model_files.json", "dest_file_path", "sha256", "modelhub fetch --contrib",
-                   "modelhub serve --contrib", "class Model"):
+    for needed in (
+        "model_files.json",
+        "dest_file_path",
+        "sha256",
+        "modelhub fetch --contrib",
+        "modelhub serve --contrib",
+        "class Model",
+    ):
         assert needed in section, needed
     listing = re.search(r"```json\n(.*?)```", section, re.S)
     assert listing is not None, "the section shows a model_files.json"
@@ -108,16 +126,25 @@ def test_readme_section_names_what_the_test_does() -> None:
 
 
 @pytest.mark.server
-def test_a_package_built_from_the_readme_is_fetched_and_served(tmp_path: Path,
-                                                               start_server: Callable[..., Any]) -> None:
+def test_a_package_built_from_the_readme_is_fetched_and_served(
+    tmp_path: Path, start_server: Callable[..., Any]
+) -> None:
     package = make_package(tmp_path / "colours")
     upstream = tmp_path / "upstream" / "weights.npy"  # step 3: the model file, somewhere to download it from
     upstream.parent.mkdir()
     np.save(upstream, np.eye(3, dtype=np.float32))
-    listing = {"external_contrib_files": [{
-        "src_url": upstream.as_uri(), "dest_file_path": "model/weights.npy",
-        "sha256": hashlib.sha256(upstream.read_bytes()).hexdigest(), "size": upstream.stat().st_size,
-        "variant": "default", "default": True}]}
+    listing = {
+        "external_contrib_files": [
+            {
+                "src_url": upstream.as_uri(),
+                "dest_file_path": "model/weights.npy",
+                "sha256": hashlib.sha256(upstream.read_bytes()).hexdigest(),
+                "size": upstream.stat().st_size,
+                "variant": "default",
+                "default": True,
+            }
+        ]
+    }
     (package / "model_files.json").write_text(json.dumps(listing))
     missing = run("serve", "--contrib", str(package), "--port", "1", cwd=tmp_path)  # before the fetch
     assert missing.returncode == 2 and f"modelhub fetch --contrib {package}" in missing.stderr
@@ -128,8 +155,13 @@ def test_a_package_built_from_the_readme_is_fetched_and_served(tmp_path: Path,
 
     server = start_server("--contrib", str(package), "--workers", "1")
     file = requests.get(f"{server.url}/api/get_config", timeout=10).json()["model"]["file"]
-    assert file == {"file": "weights.npy", "sha256": listing["external_contrib_files"][0]["sha256"],
-                    "variant": "default", "verified": True, "source_url": upstream.as_uri()}
+    assert file == {
+        "file": "weights.npy",
+        "sha256": listing["external_contrib_files"][0]["sha256"],
+        "variant": "default",
+        "verified": True,
+        "source_url": upstream.as_uri(),
+    }
     for colour, label in (((230, 20, 10), "red"), ((10, 200, 30), "green")):
         answer = requests.post(f"{server.url}/api/predict?top=1", files={"file": ("x.png", png(colour))}, timeout=10)
         assert answer.status_code == 200, answer.text
@@ -141,16 +173,16 @@ def test_a_package_built_from_the_readme_is_fetched_and_served(tmp_path: Path,
 
 @pytest.mark.server
 @pytest.mark.parametrize("listing", [None, {"external_contrib_files": []}])
-def test_a_package_that_needs_no_model_file_is_served_as_it_is(tmp_path: Path, start_server: Callable[..., Any],
-                                                               listing: dict[str, Any] | None) -> None:
+def test_a_package_that_needs_no_model_file_is_served_as_it_is(
+    tmp_path: Path, start_server: Callable[..., Any], listing: dict[str, Any] | None
+) -> None:
     package = make_package(tmp_path / "colours")
     if listing is not None:
         (package / "model_files.json").write_text(json.dumps(listing))
     server = start_server("--contrib", str(package), "--workers", "1")
     config = requests.get(f"{server.url}/api/get_config", timeout=10).json()
     assert "file" not in config["model"]  # no model file, so none is reported (and none is "unverified")
-    answer = requests.post(f"{server.url}/api/predict?top=1", files={"file": ("x.png", png((230, 20, 10)))},
-                           timeout=10)
+    answer = requests.post(f"{server.url}/api/predict?top=1", files={"file": ("x.png", png((230, 20, 10)))}, timeout=10)
     assert answer.json()["output"][0]["prediction"][0]["label"] == "red"
     assert "UNVERIFIED" not in server.log() and "mobilenetv2" not in server.log()
     nothing = run("fetch", "--contrib", str(package), cwd=tmp_path)

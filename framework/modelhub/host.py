@@ -13,7 +13,8 @@ from .contrib import load_model
 from .dataplane import DataPlane
 from .errors import ModelHubError, NotReady
 from .model_source import resolve_model_source
-from .settings import Settings, check_package
+from .package import check_package
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,13 @@ def load(settings: Settings) -> DataPlane:
     loaded = time.perf_counter()
     plane.warm_up()
     plane.load_seconds, plane.warmup_seconds = loaded - started, time.perf_counter() - loaded
-    what = "(no model file)" if source is None else (
-        f"{source.file} ({source.variant or 'unknown variant'}, {'verified' if source.verified else 'UNVERIFIED'})")
+    what = (
+        "(no model file)"
+        if source is None
+        else (
+            f"{source.file} ({source.variant or 'unknown variant'}, {'verified' if source.verified else 'UNVERIFIED'})"
+        )
+    )
     log.info("model %s ready in %.2f s", what, time.perf_counter() - started)
     return plane
 

@@ -79,16 +79,20 @@ def image_of_array(array: np.ndarray) -> Image.Image:
     """An HWC ``uint8`` array (grey ``HxW``, ``HxWx1``, RGB ``HxWx3``, RGBA ``HxWx4``) as an image."""
     shape_ok = array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))
     if array.dtype != np.uint8 or not shape_ok:
-        raise BadRequest(f"a numpy input must be an image, HWC uint8 with 1, 3 or 4 channels, or preprocessed "
-                         f"tensors, NCHW float32; not {array.dtype} of shape {list(array.shape)}")
+        raise BadRequest(
+            f"a numpy input must be an image, HWC uint8 with 1, 3 or 4 channels, or preprocessed "
+            f"tensors, NCHW float32; not {array.dtype} of shape {list(array.shape)}"
+        )
     return Image.fromarray(array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array)
 
 
 def _refuse_url(text: str) -> None:
     if URL.match(text):
-        raise BadRequest(f"{text!r} is a URL: predict reads local files and bytes; download the image first "
-                         f"(curl -o image.jpg '{text}'), or serve with MODELHUB_ALLOW_URL_FETCH=1 and a "
-                         f"MODELHUB_URL_ALLOWLIST and use GET /api/predict?fileurl=")
+        raise BadRequest(
+            f"{text!r} is a URL: predict reads local files and bytes; download the image first "
+            f"(curl -o image.jpg '{text}'), or serve with MODELHUB_ALLOW_URL_FETCH=1 and a "
+            f"MODELHUB_URL_ALLOWLIST and use GET /api/predict?fileurl="
+        )
 
 
 def prepare(source: Any, config: ModelConfig, settings: Settings, in_memory: bool, scratch: Scratch) -> Any:
@@ -141,8 +145,9 @@ def existing_file(source: str | os.PathLike[str]) -> Path:
     return path.resolve()
 
 
-def _prepare_single(data: bytes, config: ModelConfig, settings: Settings, in_memory: bool, scratch: Scratch,
-                    input_id: str | None = None) -> Any:
+def _prepare_single(
+    data: bytes, config: ModelConfig, settings: Settings, in_memory: bool, scratch: Scratch, input_id: str | None = None
+) -> Any:
     header = check_input(data, config.input(input_id), max_pixels=settings.max_image_pixels)
     if in_memory and input_id is None:
         return data
@@ -162,11 +167,13 @@ def _parse_json(data: bytes) -> dict[str, Any]:
     return parsed
 
 
-def _prepare_multi(request: dict[str, Any], config: ModelConfig, settings: Settings,
-                   scratch: Scratch) -> dict[str, Any]:
+def _prepare_multi(
+    request: dict[str, Any], config: ModelConfig, settings: Settings, scratch: Scratch
+) -> dict[str, Any]:
     if not config.multi_input:
-        raise UnsupportedMediaType(f"this model takes a single image ({', '.join(config.single.formats)}), "
-                                   f"not a multi-input JSON")
+        raise UnsupportedMediaType(
+            f"this model takes a single image ({', '.join(config.single.formats)}), not a multi-input JSON"
+        )
     expected = set(config.named)
     given = {key for key in request if key not in META_KEYS}
     if given - expected or expected - given:
@@ -195,8 +202,10 @@ def _prepare_multi(request: dict[str, Any], config: ModelConfig, settings: Setti
 
 def _read_local(location: str, settings: Settings, input_id: str) -> bytes:
     if settings.data_dir is None:
-        raise Forbidden(f"input {input_id!r}: local files are not accepted by this server "
-                        f"(set MODELHUB_DATA_DIR to a folder whose files may be used)")
+        raise Forbidden(
+            f"input {input_id!r}: local files are not accepted by this server "
+            f"(set MODELHUB_DATA_DIR to a folder whose files may be used)"
+        )
     if "\x00" in location:
         raise BadRequest(f"input {input_id!r}: invalid file name")
     root = settings.data_dir.resolve()

@@ -92,8 +92,10 @@ def resolve_model_source(settings: Settings) -> ModelSource | None:
         entry = by_variant(entries, settings.model_variant) if settings.model_variant else default_file(entries)
         if not entry.dest.exists():
             fetch = "modelhub fetch" + ("" if settings.contrib_dir is None else f" --contrib {settings.contrib_path}")
-            raise IntegrityError(f"model file {entry.dest} is missing (expected sha256 {entry.sha256}); "
-                                 f"run `{fetch}` or pass --model-file")
+            raise IntegrityError(
+                f"model file {entry.dest} is missing (expected sha256 {entry.sha256}); "
+                f"run `{fetch}` or pass --model-file"
+            )
         return _from_entry(entry)
     return _explicit(settings)
 
@@ -115,8 +117,10 @@ def _explicit(settings: Settings) -> ModelSource:
     if settings.model_variant:
         wanted = by_variant(entries, settings.model_variant)  # an unknown variant is an error, never a label
         if wanted.sha256 != actual:
-            raise IntegrityError(f"model file {path} is not the {wanted.variant!r} variant: its sha256 is {actual}, "
-                                 f"the variant's is {wanted.sha256} (leave out --variant to serve it as it is)")
+            raise IntegrityError(
+                f"model file {path} is not the {wanted.variant!r} variant: its sha256 is {actual}, "
+                f"the variant's is {wanted.sha256} (leave out --variant to serve it as it is)"
+            )
         known = wanted
     if known is not None:
         log.info("model file %s is the published %s variant (sha256 %s)", path.name, known.variant, actual)
@@ -125,8 +129,12 @@ def _explicit(settings: Settings) -> ModelSource:
         return ModelSource(path.name, str(path), actual, None, True, None)
     if (str(path), actual) not in _WARNED:  # once per server, not once per process that loads it
         _WARNED.add((str(path), actual))
-        log.warning("model file %s (sha256 %s) matches no file the package lists and no --model-sha256 was "
-                    "given: serving it UNVERIFIED", path, actual)
+        log.warning(
+            "model file %s (sha256 %s) matches no file the package lists and no --model-sha256 was "
+            "given: serving it UNVERIFIED",
+            path,
+            actual,
+        )
     return ModelSource(path.name, str(path), actual, None, False, None)
 
 

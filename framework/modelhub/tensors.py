@@ -31,12 +31,15 @@ def infer_tensor_batch(plane: DataPlane, array: np.ndarray, deadline: Deadline |
     fixed = [want in (FREE, got) for want, got in zip(spec.shape[1:], array.shape[1:], strict=False)]
     if len(spec.shape) != array.ndim or not all(fixed) or not len(array):
         wanted = ", ".join("N" if i == 0 else "any" if d == FREE else str(d) for i, d in enumerate(spec.shape))
-        raise BadRequest(f"preprocessed input must be float32 [{wanted}] (the model's tensor {spec.name!r}), "
-                         f"not {list(array.shape)}")
+        raise BadRequest(
+            f"preprocessed input must be float32 [{wanted}] (the model's tensor {spec.name!r}), not {list(array.shape)}"
+        )
     size = max(metadata.max_batch_size, 1)
     deadline = deadline or plane.deadline()
-    parts = [plane.infer_tensors({spec.name: np.ascontiguousarray(array[i : i + size])}, deadline=deadline,
-                                 raw=False) for i in range(0, len(array), size)]
+    parts = [
+        plane.infer_tensors({spec.name: np.ascontiguousarray(array[i : i + size])}, deadline=deadline, raw=False)
+        for i in range(0, len(array), size)
+    ]
     timings = Timings()
     for part in parts:
         for stage, seconds in part.timings.seconds.items():

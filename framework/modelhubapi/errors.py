@@ -39,8 +39,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response, int]:
-        message = no_such_route() if error.code == 404 else \
-            HTTP_MESSAGES.get(error.code or 0) or error.description or error.name
+        message = (
+            no_such_route()
+            if error.code == 404
+            else HTTP_MESSAGES.get(error.code or 0) or error.description or error.name
+        )
         return jsonify({"error": message}), error.code or 500
 
     @app.errorhandler(Exception)

@@ -70,8 +70,15 @@ class ModelHubService:
         return self.outputs.path(name)
 
     # -- prediction ------------------------------------------------------------------
-    def predict(self, input: Any, *, top: int | None = None, url_root: str = "", inline_arrays: bool = False,
-                deadline: Deadline | None = None) -> Any:
+    def predict(
+        self,
+        input: Any,
+        *,
+        top: int | None = None,
+        url_root: str = "",
+        inline_arrays: bool = False,
+        deadline: Deadline | None = None,
+    ) -> Any:
         """The ModelHub response for one input, or a list of them for a list of inputs or a tensor batch.
 
         One input is a file path, the bytes of a file, a binary file object, a PIL image, a numpy image
@@ -87,16 +94,22 @@ class ModelHubService:
             batch = list(input) if isinstance(input, (list, tuple)) else [input]
             prediction = self.plane.infer(batch, deadline=deadline)
         store = None if inline_arrays else self.outputs
-        answers = [modelhub_response(prediction, self.plane.config, started=started, top=top, store=store,
-                                     url_root=url_root, item=i) for i in range(len(prediction.outputs))]
+        answers = [
+            modelhub_response(
+                prediction, self.plane.config, started=started, top=top, store=store, url_root=url_root, item=i
+            )
+            for i in range(len(prediction.outputs))
+        ]
         return answers if isinstance(input, (list, tuple)) or is_tensor_batch(input) else answers[0]
 
-    def predict_sample(self, name: str, *, top: int | None = None, url_root: str = "",
-                       deadline: Deadline | None = None) -> dict[str, Any]:
+    def predict_sample(
+        self, name: str, *, top: int | None = None, url_root: str = "", deadline: Deadline | None = None
+    ) -> dict[str, Any]:
         return self.predict(self.sample_path(name), top=top, url_root=url_root, deadline=deadline)
 
-    def predict_url(self, url: str, *, top: int | None = None, url_root: str = "",
-                    deadline: Deadline | None = None) -> dict[str, Any]:
+    def predict_url(
+        self, url: str, *, top: int | None = None, url_root: str = "", deadline: Deadline | None = None
+    ) -> dict[str, Any]:
         return self.predict(inputs.fetch(url, self.settings), top=top, url_root=url_root, deadline=deadline)
 
 

@@ -1,4 +1,4 @@
-"""The ``modelhub`` command: serve, predict, fetch (``predict`` lives in :mod:`.predict_cmd`)."""
+"""The ``modelhub`` command: serve, predict, fetch, evaluate (``predict`` lives in :mod:`.predict_cmd`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import Any
 
 from modelhub import __version__
 from modelhub.errors import ModelHubError
-from modelhub.settings import Settings, check_package, load_settings
+from modelhub.package import check_package
+from modelhub.settings import Settings, load_settings
 
 from . import predict_cmd
+from .evaluate_cmd import add_parser as add_evaluate
+from .evaluate_cmd import run as run_evaluate
 
 log = logging.getLogger("modelhub")
 
@@ -20,57 +23,91 @@ log = logging.getLogger("modelhub")
 def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-file", help="the ONNX file to use (MODELHUB_MODEL_FILE)")
     parser.add_argument("--model-sha256", help="expected sha256 of --model-file (MODELHUB_MODEL_SHA256)")
-    parser.add_argument("--variant", dest="model_variant",
-                        help="a variant the package lists (init/init.json: float or int8)")
+    parser.add_argument(
+        "--variant", dest="model_variant", help="a variant the package lists (init/init.json: float or int8)"
+    )
     parser.add_argument("--contrib", dest="contrib_dir", help="contributor package folder (default contrib_src)")
     parser.add_argument("--log-level", help="debug, info, warning, error, critical")
 
 
 def _command(commands: Any, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=summary, description=description, epilog=examples,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="modelhub", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="modelhub",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve and run a ModelHub model package (MobileNetV2 by default).",
-        epilog="Run `modelhub COMMAND --help` for a command's options and examples.")
+        epilog="Run `modelhub COMMAND --help` for a command's options and examples.",
+    )
     parser.add_argument("--version", action="version", version=f"modelhub {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = _command(commands, "serve", "run the production REST server (the Docker image's command)",
-                     "Verify the model file, load and warm up the model, then serve the REST API, the Open "
-                     "Inference Protocol\nand the page on http://HOST:PORT/ with one worker process per core.",
-                     "examples:\n  modelhub serve\n  modelhub serve --variant int8 --port 8081\n"
-                     "  modelhub serve --model-file ../shared/models/mobilenetv2-12-int8.onnx --workers 2")
+    serve = _command(
+        commands,
+        "serve",
+        "run the production REST server (the Docker image's command)",
+        "Verify the model file, load and warm up the model, then serve the REST API, the Open "
+        "Inference Protocol\nand the page on http://HOST:PORT/ with one worker process per core.",
+        "examples:\n  modelhub serve\n  modelhub serve --variant int8 --port 8081\n"
+        "  modelhub serve --model-file ../shared/models/mobilenetv2-12-int8.onnx --workers 2",
+    )
     _model_flags(serve)
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    serve.add_argument("--allow-url-fetch", action="store_true", default=None,
-                       help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST")
+    serve.add_argument(
+        "--allow-url-fetch",
+        action="store_true",
+        default=None,
+        help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST",
+    )
 
-    predict = _command(commands, "predict", "classify image files, folders or stdin without a server",
-                       predict_cmd.DESCRIPTION, predict_cmd.EXAMPLES)
+    predict = _command(
+        commands,
+        "predict",
+        "classify image files, folders or stdin without a server",
+        predict_cmd.DESCRIPTION,
+        predict_cmd.EXAMPLES,
+    )
     _model_flags(predict)
     predict_cmd.add_arguments(predict)
 
-    fetch = _command(commands, "fetch", "download and verify the model files the package lists",
-                     "Download the model files of the package's list (init/init.json for contrib_src), check "
-                     "size and sha256,\nand move each into place; a file already present with the right hash "
-                     "is kept.",
-                     "examples:\n  modelhub fetch\n  modelhub fetch --variant int8\n"
-                     "  modelhub fetch --contrib path/to/package")
+    fetch = _command(
+        commands,
+        "fetch",
+        "download and verify the model files the package lists",
+        "Download the model files of the package's list (init/init.json for contrib_src), check "
+        "size and sha256,\nand move each into place; a file already present with the right hash "
+        "is kept.",
+        "examples:\n  modelhub fetch\n  modelhub fetch --variant int8\n  modelhub fetch --contrib path/to/package",
+    )
     fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
     fetch.add_argument("--contrib", dest="contrib_dir", help="contributor package folder (default contrib_src)")
     fetch.add_argument("--log-level", help="debug, info, warning, error, critical")
+    add_evaluate(commands, _model_flags)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("model_file", "model_sha256", "model_variant", "contrib_dir", "host", "port", "workers",
-             "allow_url_fetch", "log_level")
+    names = (
+        "model_file",
+        "model_sha256",
+        "model_variant",
+        "contrib_dir",
+        "host",
+        "port",
+        "workers",
+        "allow_url_fetch",
+        "log_level",
+    )
     return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
 
 
@@ -98,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "evaluate":
+            return run_evaluate(args, settings)
         check_package(settings)
         if args.command == "serve":
             from .production import serve

@@ -47,13 +47,23 @@ MAX_BATCH = 8
 def add_arguments(predict: argparse.ArgumentParser) -> None:
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image file, folder, quoted glob, or -")
     predict.add_argument("--top", type=int, default=5, help="classes to show per image (default 5)")
-    predict.add_argument("--format", choices=FORMATS, default=None,
-                         help="table (default), jsonl (one ModelHub response per line) or csv")
+    predict.add_argument(
+        "--format", choices=FORMATS, default=None, help="table (default), jsonl (one ModelHub response per line) or csv"
+    )
     predict.add_argument("--json", action="store_true", help="the same as --format jsonl")
-    predict.add_argument("--workers", type=int, default=None, dest="predict_workers",
-                         help="threads that decode and preprocess, and onnxruntime threads (default: one per core)")
-    predict.add_argument("--batch", type=int, default=None,
-                         help=f"images per model call (default: the model's batch size, at most {MAX_BATCH})")
+    predict.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        dest="predict_workers",
+        help="threads that decode and preprocess, and onnxruntime threads (default: one per core)",
+    )
+    predict.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help=f"images per model call (default: the model's batch size, at most {MAX_BATCH})",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings, stdout: TextIO, stderr: TextIO) -> int:
@@ -68,8 +78,9 @@ def run(args: argparse.Namespace, settings: Settings, stdout: TextIO, stderr: Te
     workers = args.predict_workers or settings.effective_workers()
     if "MODELHUB_INTRA_OP_THREADS" not in os.environ:  # a batch's inference uses the cores as well
         settings = dataclasses.replace(settings, intra_op_threads=workers)
-    writer = Writer(stdout, "jsonl" if args.json else args.format or "table", [i.name for i in items] +
-                    [p.name for p in problems])
+    writer = Writer(
+        stdout, "jsonl" if args.json else args.format or "table", [i.name for i in items] + [p.name for p in problems]
+    )
     for problem in problems:
         writer.error(problem.name, problem.message, problem.status)
     if not items:
@@ -94,8 +105,10 @@ def run(args: argparse.Namespace, settings: Settings, stdout: TextIO, stderr: Te
     seconds = time.perf_counter() - started
     if bar is not None:
         bar.close()
-    stderr.write(f"{len(items)} image{'s' * (len(items) != 1)} in {seconds:.2f} s: "
-                 f"{len(items) / max(seconds, 1e-9):.1f} images/s, {failures} failed\n")
+    stderr.write(
+        f"{len(items)} image{'s' * (len(items) != 1)} in {seconds:.2f} s: "
+        f"{len(items) / max(seconds, 1e-9):.1f} images/s, {failures} failed\n"
+    )
     return 1 if failures else 0
 
 
@@ -130,8 +143,9 @@ class _Bar:
         self.done += count
         rate = self.done / max(time.perf_counter() - self.start, 1e-9)
         filled = 30 * self.done // self.total
-        self.stream.write(f"\rpredict [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} images, "
-                          f"{rate:.1f} images/s")
+        self.stream.write(
+            f"\rpredict [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} images, {rate:.1f} images/s"
+        )
         self.stream.flush()
 
     def close(self) -> None:

@@ -54,8 +54,12 @@ def expand(arguments: list[str], stdin: BinaryIO) -> tuple[list[Item], list[Prob
 
 def _one(argument: str) -> tuple[list[Item], Problem | None]:
     if URL.match(argument):
-        return [], Problem(argument, f"modelhub predict reads local files, not URLs: download the image first "
-                                     f"(curl -o image.jpg '{argument}') and pass the file", 400)
+        return [], Problem(
+            argument,
+            f"modelhub predict reads local files, not URLs: download the image first "
+            f"(curl -o image.jpg '{argument}') and pass the file",
+            400,
+        )
     path = Path(argument)
     if path.is_dir():
         return _folder(argument, path)
@@ -63,8 +67,11 @@ def _one(argument: str) -> tuple[list[Item], Problem | None]:
         return [Item(argument, path)], None
     if _GLOB_CHARS & set(argument):
         matches = sorted(glob.glob(os.path.expanduser(argument), recursive=True))
-        items = [item for match in matches for item in (_folder(match, Path(match))[0] if Path(match).is_dir()
-                                                        else [Item(match, Path(match))])]
+        items = [
+            item
+            for match in matches
+            for item in (_folder(match, Path(match))[0] if Path(match).is_dir() else [Item(match, Path(match))])
+        ]
         return items, None if items else Problem(argument, f"no file matches {argument!r}")
     return [], Problem(argument, f"input file {argument!r} not found")
 
@@ -74,11 +81,13 @@ def _folder(shown: str, folder: Path) -> tuple[list[Item], Problem | None]:
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / name for name in sorted(files)
-                     if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES)
+        found.extend(
+            Path(root) / name
+            for name in sorted(files)
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+        )
     if not found:
-        return [], Problem(shown, f"folder {shown!r} holds no image file "
-                                  f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return [], Problem(shown, f"folder {shown!r} holds no image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return [Item(str(path), path) for path in found], None
 
 
@@ -93,8 +102,9 @@ def _stdin(stdin: BinaryIO) -> tuple[list[Item], list[Problem]]:
     """``-``: one image on stdin, or a list of paths, one per line (as ``find`` prints them)."""
     data = stdin.read()
     if not data:
-        return [], [Problem("-", "stdin is empty: pipe an image (modelhub predict - < cat.jpg) or a list of paths",
-                            400)]
+        return [], [
+            Problem("-", "stdin is empty: pipe an image (modelhub predict - < cat.jpg) or a list of paths", 400)
+        ]
     if _is_image(data):
         return [Item("-", data)], []
     try:

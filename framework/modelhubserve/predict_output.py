@@ -37,11 +37,14 @@ class Writer:
             for rank, entry in enumerate(output["prediction"], 1):
                 index = entry.get("index", rank - 1)
                 if self.csv is not None:
-                    self.csv.writerow((name, output["name"], rank, index, entry["label"],
-                                       f"{entry['probability']:.6f}", ""))
+                    self.csv.writerow(
+                        (name, output["name"], rank, index, entry["label"], f"{entry['probability']:.6f}", "")
+                    )
                 else:
-                    self._line(f"{shown:<{self.width}}  {rank:>4}  {entry['probability'] * 100:10.2f}%  "
-                               f"{index:>5}  {entry['label']}")
+                    self._line(
+                        f"{shown:<{self.width}}  {rank:>4}  {entry['probability'] * 100:10.2f}%  "
+                        f"{index:>5}  {entry['label']}"
+                    )
                     shown = ""
 
     def _other(self, name: str, output: dict[str, Any]) -> None:

@@ -30,8 +30,16 @@ def root(tmp_path: Path) -> Path:
     for variant, data in (("tiny", TINY), ("large", LARGE)):
         dest = f"contrib_src/model/{variant}.bin"
         (tmp_path / dest).write_bytes(data)
-        entries.append({"src_url": f"https://example.invalid/{variant}.bin", "dest_file_path": dest,
-                        "sha256": sha(data), "size": len(data), "variant": variant, "default": variant == "tiny"})
+        entries.append(
+            {
+                "src_url": f"https://example.invalid/{variant}.bin",
+                "dest_file_path": dest,
+                "sha256": sha(data),
+                "size": len(data),
+                "variant": variant,
+                "default": variant == "tiny",
+            }
+        )
     (tmp_path / "init" / "init.json").write_text(json.dumps({"external_contrib_files": entries}))
     return tmp_path
 
@@ -71,8 +79,9 @@ def test_a_hash_given_for_an_unlisted_file_verifies_it_without_a_variant(root: P
     source = resolve_model_source(settings(root, model_file=copy_of(root, data), model_sha256=sha(data)))
     assert source is not None and (source.variant, source.verified) == (None, True)
     with pytest.raises(IntegrityError, match="is not the 'tiny' variant"):
-        resolve_model_source(settings(root, model_file=copy_of(root, data), model_sha256=sha(data),
-                                      model_variant="tiny"))
+        resolve_model_source(
+            settings(root, model_file=copy_of(root, data), model_sha256=sha(data), model_variant="tiny")
+        )
 
 
 @pytest.mark.parametrize("value", ["z" * 64, "g" + "0" * 63, "0" * 63, "0" * 65])

@@ -36,8 +36,11 @@ def probabilities(response: dict[str, Any]) -> np.ndarray:
 def test_a_list_is_one_batch_answered_in_order(api: Any) -> None:
     cat, cup = api.predict(CAT, top=3), api.predict(CUP, top=3)
     both = api.predict([CUP, CAT, str(CUP)], top=3)
-    assert isinstance(both, list) and [top_labels(r) for r in both] == [top_labels(cup), top_labels(cat),
-                                                                        top_labels(cup)]
+    assert isinstance(both, list) and [top_labels(r) for r in both] == [
+        top_labels(cup),
+        top_labels(cat),
+        top_labels(cup),
+    ]
     assert top_labels(cat)[0] == "Egyptian cat" and top_labels(cup)[0] == "espresso"
     np.testing.assert_allclose(probabilities(both[1]), probabilities(cat), atol=1e-6)
 
@@ -60,8 +63,9 @@ def test_file_objects_and_numpy_images_give_the_same_answer_as_the_file(api: Any
 @pytest.mark.model
 def test_preprocessed_nchw_float32_goes_straight_to_the_model(api: Any) -> None:
     with Image.open(CAT) as cat, Image.open(CUP) as cup:
-        tensors = np.concatenate([api.model.preprocess(cat.convert("RGB"))["input"],
-                                  api.model.preprocess(cup.convert("RGB"))["input"]])
+        tensors = np.concatenate(
+            [api.model.preprocess(cat.convert("RGB"))["input"], api.model.preprocess(cup.convert("RGB"))["input"]]
+        )
     assert tensors.dtype == np.float32 and tensors.shape == (2, 3, 224, 224)
     answers = api.predict(tensors, top=1)
     assert [top_labels(r, 1) for r in answers] == [["Egyptian cat"], ["espresso"]]
@@ -70,8 +74,9 @@ def test_preprocessed_nchw_float32_goes_straight_to_the_model(api: Any) -> None:
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("array", [np.zeros((64, 64, 3), np.float64), np.zeros((3, 64, 64), np.uint8),
-                                   np.zeros((64, 64, 2), np.uint8)])
+@pytest.mark.parametrize(
+    "array", [np.zeros((64, 64, 3), np.float64), np.zeros((3, 64, 64), np.uint8), np.zeros((64, 64, 2), np.uint8)]
+)
 def test_other_arrays_are_refused_with_what_is_accepted(api: Any, array: np.ndarray) -> None:
     with pytest.raises(BadRequest) as info:
         api.predict(array)

@@ -24,12 +24,14 @@ def client_for(package: Path, **settings: Any) -> Any:
 
 
 def upload(client: Any, data: bytes, query: str = "") -> Any:
-    return client.post(f"/api/predict{query}", data={"file": (io.BytesIO(data), "x")},
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/api/predict{query}", data={"file": (io.BytesIO(data), "x")}, content_type="multipart/form-data"
+    )
 
 
-def encoded(fmt: str, colour: tuple[int, int, int] = (10, 10, 200), size: tuple[int, int] = (40, 30),
-            **save: Any) -> bytes:
+def encoded(
+    fmt: str, colour: tuple[int, int, int] = (10, 10, 200), size: tuple[int, int] = (40, 30), **save: Any
+) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, fmt, **save)
     return buffer.getvalue()
@@ -55,13 +57,16 @@ def test_top_k_has_shape_k_and_class_indices(package: Path) -> None:
     assert many["shape"] == [3] and sorted(e["index"] for e in many["prediction"]) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("public_url,base", [("", "http://localhost/"),
-                                             ("https://models.example.org/mobilenet", "https://models.example.org/mobilenet/")])
+@pytest.mark.parametrize(
+    "public_url,base",
+    [("", "http://localhost/"), ("https://models.example.org/mobilenet", "https://models.example.org/mobilenet/")],
+)
 def test_unknown_route_names_the_servers_own_docs(package: Path, public_url: str, base: str) -> None:
     response = client_for(package, public_url=public_url).get("/api/predictt")
     assert response.status_code == 404
-    assert response.get_json() == {"error": f"no such route; this server's API is described at {base}docs "
-                                            f"(OpenAPI document: {base}openapi.json)"}
+    assert response.get_json() == {
+        "error": f"no such route; this server's API is described at {base}docs (OpenAPI document: {base}openapi.json)"
+    }
     assert "README" not in response.get_json()["error"]
 
 
@@ -96,8 +101,7 @@ def test_a_multi_page_tiff_is_refused(more_formats: Path) -> None:
     buffer = io.BytesIO()
     pages[0].save(buffer, "TIFF", save_all=True, append_images=pages[1:])
     answer = upload(client_for(more_formats), buffer.getvalue())
-    assert answer.status_code == 415 and answer.get_json() == {
-        "error": "a TIFF of 3 pages: send a single-page image"}
+    assert answer.status_code == 415 and answer.get_json() == {"error": "a TIFF of 3 pages: send a single-page image"}
 
 
 @pytest.mark.parametrize("fmt", ["WEBP", "BMP", "TIFF", "GIF"])
@@ -106,7 +110,9 @@ def test_the_same_limits_apply_to_every_format(more_formats: Path, fmt: str) -> 
     # Decoding a truncated file would fail, so a 413 shows the header decided (Pillow opens a WebP only whole).
     truncated = data if fmt == "WEBP" else data[: len(data) * 2 // 3]
     too_large = upload(client_for(more_formats, max_image_pixels=1000), truncated)
-    assert too_large.status_code == 413 and "50x30 pixels is over the limit of 1000 pixels" in \
-        too_large.get_json()["error"]
+    assert (
+        too_large.status_code == 413
+        and "50x30 pixels is over the limit of 1000 pixels" in too_large.get_json()["error"]
+    )
     too_small = upload(client_for(more_formats), encoded(fmt, size=(4, 30)))
     assert too_small.status_code == 422

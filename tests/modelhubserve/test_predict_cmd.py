@@ -38,7 +38,9 @@ def test_a_folder_is_searched_recursively_and_written_as_csv(photos: Path, int8_
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(done.stdout.decode())))
     assert [(r["file"], r["rank"], r["label"]) for r in rows if r["rank"] == "1"] == [
-        ("photos/cat_chelsea.png", "1", "Egyptian cat"), ("photos/more/coffee_cup.jpg", "1", "espresso")]
+        ("photos/cat_chelsea.png", "1", "Egyptian cat"),
+        ("photos/more/coffee_cup.jpg", "1", "espresso"),
+    ]
     assert len(rows) == 4 and rows[0]["index"] == "285" and float(rows[0]["probability"]) > 0.3
     summary = done.stderr.decode().strip().splitlines()[-1]
     assert summary.startswith("2 images in ") and "images/s, 0 failed" in summary
@@ -56,22 +58,52 @@ def test_a_quoted_glob_and_a_table(photos: Path, int8_model: Path) -> None:
 
 @pytest.mark.model
 def test_stdin_takes_an_image_or_a_list_of_paths(photos: Path, int8_model: Path) -> None:
-    image = run("predict", "-", "--format", "jsonl", "--model-file", str(int8_model), cwd=photos,
-                stdin=(SAMPLES_DIR / "cat_chelsea.png").read_bytes())
+    image = run(
+        "predict",
+        "-",
+        "--format",
+        "jsonl",
+        "--model-file",
+        str(int8_model),
+        cwd=photos,
+        stdin=(SAMPLES_DIR / "cat_chelsea.png").read_bytes(),
+    )
     assert image.returncode == 0, image.stderr
     (answer,) = [json.loads(line) for line in image.stdout.splitlines()]
     assert answer["file"] == "-" and answer["output"][0]["prediction"][0]["label"] == "Egyptian cat"
-    listed = run("predict", "-", "--json", "--top", "1", "--model-file", str(int8_model), cwd=photos,
-                 stdin=b"photos/more/coffee_cup.jpg\nphotos/cat_chelsea.png\n")
+    listed = run(
+        "predict",
+        "-",
+        "--json",
+        "--top",
+        "1",
+        "--model-file",
+        str(int8_model),
+        cwd=photos,
+        stdin=b"photos/more/coffee_cup.jpg\nphotos/cat_chelsea.png\n",
+    )
     answers = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [(a["file"], a["output"][0]["prediction"][0]["label"]) for a in answers] == [
-        ("photos/more/coffee_cup.jpg", "espresso"), ("photos/cat_chelsea.png", "Egyptian cat")]
+        ("photos/more/coffee_cup.jpg", "espresso"),
+        ("photos/cat_chelsea.png", "Egyptian cat"),
+    ]
 
 
 @pytest.mark.model
 def test_bad_inputs_are_each_named_and_the_rest_are_answered(photos: Path, int8_model: Path) -> None:
-    done = run("predict", "photos/notes.txt", "nothing.jpg", "https://example.org/cat.jpg?size=large",
-               "photos/cat_chelsea.png", "--json", "--batch", "4", "--model-file", str(int8_model), cwd=photos)
+    done = run(
+        "predict",
+        "photos/notes.txt",
+        "nothing.jpg",
+        "https://example.org/cat.jpg?size=large",
+        "photos/cat_chelsea.png",
+        "--json",
+        "--batch",
+        "4",
+        "--model-file",
+        str(int8_model),
+        cwd=photos,
+    )
     assert done.returncode == 1
     answers = {a["file"]: a for a in map(json.loads, done.stdout.splitlines())}
     assert answers["photos/notes.txt"]["status"] == 415
@@ -92,9 +124,11 @@ def test_a_model_file_that_is_a_folder_says_so(photos: Path) -> None:
 def test_the_help_says_what_each_command_is_for() -> None:
     parser = cli.build_parser()
     top = parser.format_help()
-    for command, summary in (("serve", "run the production REST server"),
-                             ("predict", "classify image files, folders or stdin"),
-                             ("fetch", "download and verify the model files")):
+    for command, summary in (
+        ("serve", "run the production REST server"),
+        ("predict", "classify image files, folders or stdin"),
+        ("fetch", "download and verify the model files"),
+    ):
         assert command in top and summary in top
         sub = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
         text = sub.format_help()
@@ -108,8 +142,9 @@ class _Terminal(io.StringIO):
 
 
 @pytest.mark.model
-def test_batches_of_the_model_and_a_progress_bar_on_a_terminal(int8_model: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_batches_of_the_model_and_a_progress_bar_on_a_terminal(
+    int8_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from modelhubserve import predict_cmd
 
     from modelhubapi import service
@@ -120,13 +155,28 @@ def test_batches_of_the_model_and_a_progress_bar_on_a_terminal(int8_model: Path,
     def spying_build(settings: object) -> object:
         api = real_build(settings)  # type: ignore[arg-type]
         model, real_predict = api.model, api.model.predict
-        monkeypatch.setattr(model, "predict", lambda inputs: sizes.append(len(next(iter(inputs.values()))))
-                            or real_predict(inputs))
+        monkeypatch.setattr(
+            model, "predict", lambda inputs: sizes.append(len(next(iter(inputs.values())))) or real_predict(inputs)
+        )
         return api
 
     monkeypatch.setattr(service, "build_api", spying_build)
-    args = cli.build_parser().parse_args(["predict", str(SAMPLES_DIR), "--batch", "4", "--workers", "2",
-                                          "--format", "jsonl", "--top", "1", "--model-file", str(int8_model)])
+    args = cli.build_parser().parse_args(
+        [
+            "predict",
+            str(SAMPLES_DIR),
+            "--batch",
+            "4",
+            "--workers",
+            "2",
+            "--format",
+            "jsonl",
+            "--top",
+            "1",
+            "--model-file",
+            str(int8_model),
+        ]
+    )
     terminal, out = _Terminal(), io.StringIO()
     settings = cli._settings(args)
     assert predict_cmd.run(args, settings, out, terminal) == 0

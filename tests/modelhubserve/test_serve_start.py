@@ -17,17 +17,25 @@ from modelhub.errors import ConfigError
 from modelhub.settings import load_settings
 from modelhubapi.service import build_api
 
-RAISES_AT_WARM_UP = FAKE_INFERENCE + '''
+RAISES_AT_WARM_UP = (
+    FAKE_INFERENCE
+    + """
 
 class Model(Model):
     def infer(self, input):
         raise RuntimeError("secret internal detail /srv/weights")
-'''
+"""
+)
 
 
 def serve(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([modelhub_command(), "serve", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "MODELHUB_LOG_LEVEL": "info", **(env or {})})
+    return subprocess.run(
+        [modelhub_command(), "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MODELHUB_LOG_LEVEL": "info", **(env or {})},
+    )
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -62,18 +70,22 @@ def test_a_model_raising_at_warm_up_says_so_without_internals(fake_package: Call
     (package / "model" / "fake.onnx").write_bytes(b"fake")
     result = serve("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"), "--port", "1")
     line = last_line(result)
-    assert line == ("modelhub: error: the warm-up prediction on the sample sample_data/blue.jpg failed: the model "
-                    "raised RuntimeError (its traceback is logged above)")
+    assert line == (
+        "modelhub: error: the warm-up prediction on the sample sample_data/blue.jpg failed: the model "
+        "raised RuntimeError (its traceback is logged above)"
+    )
     assert "server log" not in line and "this input" not in line
 
 
 @pytest.mark.server
-def test_an_unverified_file_is_warned_of_once_per_serve(fake_package: Callable[..., Path],
-                                                        start_server: Callable[..., Any]) -> None:
+def test_an_unverified_file_is_warned_of_once_per_serve(
+    fake_package: Callable[..., Path], start_server: Callable[..., Any]
+) -> None:
     package = fake_package("unverified")
     (package / "model" / "fake.onnx").write_bytes(b"fake")
-    server = start_server("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"),
-                          "--workers", "2")
+    server = start_server(
+        "--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"), "--workers", "2"
+    )
     deadline = time.monotonic() + 30
     while server.log().count("ready in") < 3:  # the start-up check and both workers have loaded the model
         assert time.monotonic() < deadline, server.log()
@@ -82,8 +94,9 @@ def test_an_unverified_file_is_warned_of_once_per_serve(fake_package: Callable[.
     assert len(warnings) == 1, server.log()
 
 
-def test_a_missing_package_says_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_package_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A non-editable ``pip install .``: the default root is the folder above site-packages."""
     from modelhubserve import cli
 
@@ -95,5 +108,7 @@ def test_a_missing_package_says_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp
     for command in (["predict", "x.png"], ["serve", "--port", "1"], ["fetch"]):
         assert cli.main(command) == 2
         line = capsys.readouterr().err.strip().splitlines()[-1]
-        assert line.startswith(f"modelhub: error: no contributor package at {tmp_path}/lib/python3.11/contrib_src: "
-                               f"set MODELHUB_ROOT to your clone of the repository"), line
+        assert line.startswith(
+            f"modelhub: error: no contributor package at {tmp_path}/lib/python3.11/contrib_src: "
+            f"set MODELHUB_ROOT to your clone of the repository"
+        ), line

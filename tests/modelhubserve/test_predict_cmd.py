@@ -134,6 +134,10 @@ def test_the_help_says_what_each_command_is_for() -> None:
         text = sub.format_help()
         assert "examples:" in text and f"modelhub {command}" in text.split("examples:")[1], command
         assert sub.description and len(sub.description) > 40
+    every = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for command, sub in every.items():  # commands added later too: each has an example
+        assert "examples:" in sub.format_help() and f"modelhub {command} " in sub.format_help(), command
+        assert f"    {command} " in top  # listed with what it is for
 
 
 class _Terminal(io.StringIO):

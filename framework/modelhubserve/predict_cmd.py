@@ -91,7 +91,8 @@ def run(args: argparse.Namespace, settings: Settings, stdout: TextIO, stderr: Te
     batches = [items[i : i + size] for i in range(0, len(items), size)]
     bar = _Bar(stderr, len(items)) if is_tty(stderr) else None
     started, failures = time.perf_counter(), len(problems)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
+    try:
         for answers in pool.map(lambda batch: list(_predict(api, batch, args.top)), batches):
             for item, response, error in answers:
                 if error is None:
@@ -102,6 +103,11 @@ def run(args: argparse.Namespace, settings: Settings, stdout: TextIO, stderr: Te
             stdout.flush()
             if bar is not None:
                 bar.add(len(answers))
+    except BrokenPipeError:  # `modelhub predict photos | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())  # no second error when Python flushes stdout
+        return 1
+    finally:  # Ctrl-C or a closed pipe: the batches not started yet are dropped, not run
+        pool.shutdown(wait=False, cancel_futures=True)
     seconds = time.perf_counter() - started
     if bar is not None:
         bar.close()

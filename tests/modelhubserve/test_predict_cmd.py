@@ -189,3 +189,17 @@ def test_batches_of_the_model_and_a_progress_bar_on_a_terminal(
     assert labels[1:3] == ["Egyptian cat", "espresso"] and len(labels) == 6
     bar = terminal.getvalue()
     assert "\rpredict [" in bar and "6/6 images" in bar and bar.splitlines()[-1].startswith("6 images in ")
+
+
+@pytest.mark.model
+def test_a_reader_that_stops_early_ends_it_quietly(tmp_path: Path, int8_model: Path) -> None:
+    for i in range(12):
+        shutil.copy(SAMPLES_DIR / "coffee_cup.jpg", tmp_path / f"cup{i}.jpg")
+    command = [modelhub_command(), "predict", str(tmp_path), "--top", "1000", "--model-file", str(int8_model)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().split() == [b"file", b"rank", b"probability", b"index", b"label"]
+    process.stdout.close()  # as `| head -1` does: 12 x 1000 rows do not fit in the pipe
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in errors and "modelhub: error" not in errors and "Broken pipe" not in errors

@@ -81,10 +81,7 @@ def _param(name: str, where: str = "query", required: bool = False, schema: Any 
     return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
 
 
-TOP = {
-    **_param("top", schema={"type": "integer", "minimum": 1}),
-    "description": "only the K most probable classes, sorted, each with its class index; shape is then [K]",
-}
+TOP = _param("top", schema={"type": "integer", "minimum": 1})
 FILE_TYPES = ("image/png", "image/jpeg", "application/octet-stream")
 UPLOAD = {
     "required": True,

@@ -187,3 +187,6 @@ def test_a_package_that_needs_no_model_file_is_served_as_it_is(
     assert "UNVERIFIED" not in server.log() and "mobilenetv2" not in server.log()
     nothing = run("fetch", "--contrib", str(package), cwd=tmp_path)
     assert nothing.returncode == 0 and "lists no model file" in nothing.stderr
+    unknown = run("fetch", "--contrib", str(package), "--variant", "int8", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1] == "modelhub: error: unknown model variant 'int8' (known: none)"

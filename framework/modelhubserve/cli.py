@@ -122,7 +122,7 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     from modelhub.model_source import package_model_files
 
     listed = package_model_files(settings)
-    if listed.path is None or not listed.files:
+    if not listed.files and not args.variants:  # with --variant: "unknown model variant ... (known: none)"
         log.info("the package %s lists no model file: nothing to fetch", settings.contrib_path)
         return 0
     for file, downloaded in fetch_files(listed.files, args.variants):

@@ -19,7 +19,7 @@ from PIL import Image
 
 from .config import ModelConfig
 from .contract import ModelMetadata, implements_contract, stack
-from .errors import BadRequest, ModelFailure, ModelHubError
+from .errors import BadRequest, ConfigError, ModelFailure, ModelHubError, PayloadTooLarge
 from .inputs import Scratch, decoded_image, prepare
 from .legacy import LegacyModel, outputs_of
 from .model_source import ModelSource
@@ -171,4 +171,15 @@ class DataPlane:
         if sample is None:
             log.info("no sample image to warm up with")
             return
-        self.infer([sample])
+        where = f"the warm-up prediction on the sample {sample.parent.name}/{sample.name} failed"
+        try:
+            self.infer([sample])
+        except ModelFailure as error:  # no request here: name the model's exception (its text may be internal)
+            if error.__cause__ is None:
+                raise ConfigError(f"{where}: {error.message}") from error
+            raise ConfigError(
+                f"{where}: the model raised {type(error.__cause__).__name__} (its traceback is logged above)"
+            ) from error
+        except ModelHubError as error:
+            hint = " (MODELHUB_MAX_IMAGE_PIXELS)" if isinstance(error, PayloadTooLarge) else ""
+            raise ConfigError(f"{where}: {error.message}{hint}") from error

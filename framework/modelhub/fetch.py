@@ -61,6 +61,11 @@ class ModelFile:
 def read_init(root: Path) -> list[ModelFile]:
     """Read ``<root>/init/init.json`` and return its files; raise ConfigError when unusable."""
     path = Path(root).resolve() / INIT_FILE
+    return read_file_list(path, path.parent.parent, allow_empty=False)
+
+
+def read_file_list(path: Path, base: Path, *, allow_empty: bool = True) -> list[ModelFile]:
+    """The files of a list in ``init.json``'s format; each ``dest_file_path`` is relative to ``base``."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -70,9 +75,9 @@ def read_init(root: Path) -> list[ModelFile]:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON: {exc}") from None
     entries = data.get("external_contrib_files") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not entries:
+    if not isinstance(entries, list) or not (entries or allow_empty):
         raise ConfigError(f"{path}: 'external_contrib_files' must be a non-empty list")
-    files = [_parse_entry(path, i, entry) for i, entry in enumerate(entries)]
+    files = [_parse_entry(path, base.resolve(), i, entry) for i, entry in enumerate(entries)]
     variants = [f.variant for f in files]
     if len(set(variants)) != len(variants):
         raise ConfigError(f"{path}: variants must be unique, got {variants}")
@@ -81,7 +86,7 @@ def read_init(root: Path) -> list[ModelFile]:
     return files
 
 
-def _parse_entry(path: Path, index: int, entry: Any) -> ModelFile:
+def _parse_entry(path: Path, root: Path, index: int, entry: Any) -> ModelFile:
     where = f"{path}: external_contrib_files[{index}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: must be an object")
@@ -93,7 +98,6 @@ def _parse_entry(path: Path, index: int, entry: Any) -> ModelFile:
         raise ConfigError(f"{where}: 'src_url' must be an http(s) or file URL, got {src_url!r}")
     if not isinstance(sha, str) or not _SHA256_RE.match(sha.lower()):
         raise ConfigError(f"{where}: 'sha256' must be 64 hex digits, got {sha!r}")
-    root = path.parent.parent
     if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
         raise ConfigError(f"{where}: 'dest_file_path' must be a relative path, got {rel!r}")
     dest = (root / rel).resolve()
@@ -221,7 +225,11 @@ def _copy_url(file: ModelFile, out: Any, timeout: float, stream: TextIO | None) 
 
 def fetch_all(root: Path, variants: list[str] | None = None, **kw: Any) -> list[tuple[ModelFile, bool]]:
     """Download every file of ``init/init.json`` (or only the given variants)."""
-    files = read_init(root)
+    return fetch_files(read_init(root), variants, **kw)
+
+
+def fetch_files(files: list[ModelFile], variants: list[str] | None = None, **kw: Any) -> list[tuple[ModelFile, bool]]:
+    """Download every listed file (or only the given variants)."""
     if variants:
         files = [by_variant(files, v) for v in variants]
     return [(f, download(f, **kw)) for f in files]

@@ -13,6 +13,7 @@ from .contrib import load_model
 from .dataplane import DataPlane
 from .errors import ConfigError, ModelHubError, NotReady
 from .model_source import resolve_model_source
+from .package import check_package
 from .reproduction import golden_dir, warm_up
 from .settings import Settings
 
@@ -27,9 +28,11 @@ REPRODUCTION = {
 def load(settings: Settings) -> DataPlane:
     """Verify the model file, load the contributor model and warm it up (raises on any problem)."""
     started = time.perf_counter()
+    check_package(settings)
     source = resolve_model_source(settings)
     config = read_config(settings.contrib_path)  # a bad config.json is named before the model runs
-    model = load_model(settings.contrib_path, model_file=Path(source.path), settings=settings)
+    model_file = Path(source.path) if source is not None else None
+    model = load_model(settings.contrib_path, model_file=model_file, settings=settings)
     plane = DataPlane(model, settings.contrib_path, config, settings, source)
     loaded = time.perf_counter()
     plane.reproduced = warm_up(plane)  # the golden check is the warm-up when the file has golden outputs
@@ -37,17 +40,22 @@ def load(settings: Settings) -> DataPlane:
         raise ConfigError(
             f"MODELHUB_REQUIRE_REPRODUCED is set and the pipeline "
             f"{'does not reproduce' if plane.reproduced is False else 'has no'} golden outputs "
-            f"for {source.file} (sha256 {source.sha256}, in {golden_dir(settings)})"
+            + (
+                f"for {source.file} (sha256 {source.sha256}, in {golden_dir(settings)})"
+                if source
+                else "(no model file)"
+            )
         )
     plane.load_seconds, plane.warmup_seconds = loaded - started, time.perf_counter() - loaded
-    log.info(
-        "model %s (%s, %s, %s) ready in %.2f s",
-        source.file,
-        source.variant or "unknown variant",
-        "verified" if source.verified else "UNVERIFIED",
-        REPRODUCTION[plane.reproduced],
-        time.perf_counter() - started,
+    what = (
+        "(no model file)"
+        if source is None
+        else (
+            f"{source.file} ({source.variant or 'unknown variant'}, {'verified' if source.verified else 'UNVERIFIED'}, "
+            f"{REPRODUCTION[plane.reproduced]})"
+        )
     )
+    log.info("model %s ready in %.2f s", what, time.perf_counter() - started)
     return plane
 
 

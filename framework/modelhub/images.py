@@ -23,6 +23,9 @@ from .errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaT
 # Pillow formats whose MIME type differs from what configs name.
 _MIME_OF_FORMAT = {"MPO": "image/jpeg"}  # multi-picture JPEG files written by many phones
 _JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+# What the engine decodes when a package's config lists its type: header-checked before any pixel is decoded.
+# GIF and WebP give their first frame; a TIFF must have one page.
+DECODED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
 
 # Signatures of common non-image uploads, for clearer error messages.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -44,6 +47,7 @@ class ImageHeader:
     height: int
     channels: int
     mode: str
+    pages: int = 1  # a TIFF's pages (other formats: 1; an animation's later frames are never decoded)
 
     @property
     def pixels(self) -> int:
@@ -67,7 +71,8 @@ def guess_non_image(head: bytes) -> str | None:
 def _header_of(image: Image.Image) -> ImageHeader:
     fmt = image.format or "UNKNOWN"
     mime = _MIME_OF_FORMAT.get(fmt) or Image.MIME.get(fmt) or f"image/{fmt.lower()}"
-    return ImageHeader(fmt, mime, image.size[0], image.size[1], len(image.getbands()), image.mode)
+    pages = int(getattr(image, "n_frames", 1)) if fmt == "TIFF" else 1  # reads the page directory, no pixels
+    return ImageHeader(fmt, mime, image.size[0], image.size[1], len(image.getbands()), image.mode, pages)
 
 
 def read_header(source: bytes | Path | BinaryIO) -> ImageHeader | None:
@@ -127,6 +132,12 @@ def check_header(header: ImageHeader, spec: InputSpec, *, max_pixels: int) -> No
         raise UnsupportedMediaType(
             f"unsupported image type {header.mime}: this model accepts {', '.join(spec.formats)}"
         )
+    if header.format not in DECODED_FORMATS:
+        raise UnsupportedMediaType(
+            f"unsupported image type {header.mime}: the engine decodes JPEG, PNG, WebP, BMP, TIFF and GIF only"
+        )
+    if header.pages > 1:
+        raise UnsupportedMediaType(f"a TIFF of {header.pages} pages: send a single-page image")
     check_size(header.width, header.height, header.channels, spec, max_pixels=max_pixels)
 
 

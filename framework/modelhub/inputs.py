@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from .config import JSON_MIME, ModelConfig
@@ -23,6 +25,7 @@ from .settings import Settings
 from .urlfetch import FetchPolicy, fetch_url
 
 META_KEYS = frozenset({"format"})
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # http://, https://, s3://...: not a local file
 
 
 def fetch(url: str, settings: Settings) -> bytes:
@@ -60,11 +63,44 @@ class Scratch:
             self._folder.cleanup()
 
 
+def plain(source: Any) -> Any:
+    """A file object as its bytes, a numpy image (HWC uint8) as a PIL image; anything else as it is."""
+    if callable(getattr(source, "read", None)) and not isinstance(source, Image.Image):
+        data = source.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise BadRequest("a file object must be opened in binary mode ('rb')")
+        return bytes(data)
+    if isinstance(source, np.ndarray):
+        return image_of_array(source)
+    return source
+
+
+def image_of_array(array: np.ndarray) -> Image.Image:
+    """An HWC ``uint8`` array (grey ``HxW``, ``HxWx1``, RGB ``HxWx3``, RGBA ``HxWx4``) as an image."""
+    shape_ok = array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))
+    if array.dtype != np.uint8 or not shape_ok:
+        raise BadRequest(
+            f"a numpy input must be an image, HWC uint8 with 1, 3 or 4 channels, or preprocessed "
+            f"tensors, NCHW float32; not {array.dtype} of shape {list(array.shape)}"
+        )
+    return Image.fromarray(array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array)
+
+
+def _refuse_url(text: str) -> None:
+    if URL.match(text):
+        raise BadRequest(
+            f"{text!r} is a URL: predict reads local files and bytes; download the image first "
+            f"(curl -o image.jpg '{text}'), or serve with MODELHUB_ALLOW_URL_FETCH=1 and a "
+            f"MODELHUB_URL_ALLOWLIST and use GET /api/predict?fileurl="
+        )
+
+
 def prepare(source: Any, config: ModelConfig, settings: Settings, in_memory: bool, scratch: Scratch) -> Any:
     """Validate ``source`` and return what an original-style model's ``infer`` gets.
 
     ``in_memory`` models get the uploaded bytes (and opened images); the others get a file path.
     """
+    source = plain(source)
     if isinstance(source, Image.Image):
         check_image(source, config.single, max_pixels=settings.max_image_pixels)
         return source
@@ -87,6 +123,7 @@ def prepare(source: Any, config: ModelConfig, settings: Settings, in_memory: boo
 def decoded_image(source: Any, config: ModelConfig, settings: Settings) -> Image.Image:
     """``source`` (bytes, a path, an opened image) as a decoded image within the model's limits."""
     spec, limit = config.single, settings.max_image_pixels
+    source = plain(source)
     if isinstance(source, Image.Image):
         check_image(source, spec, max_pixels=limit)
         return source
@@ -99,7 +136,10 @@ def decoded_image(source: Any, config: ModelConfig, settings: Settings) -> Image
 
 def existing_file(source: str | os.PathLike[str]) -> Path:
     """The caller's file, as an absolute path (original-style models run in their package folder)."""
+    _refuse_url(os.fspath(source) if isinstance(source, str) else "")
     path = Path(source)
+    if path.is_dir():
+        raise BadRequest(f"input {str(path)!r} is a folder: pass its image files (`modelhub predict` takes folders)")
     if not path.is_file():
         raise NotFound(f"input file {path.name!r} not found")
     return path.resolve()

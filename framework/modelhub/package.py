@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .errors import ConfigError
 from .paths import safe_file
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +69,18 @@ class PackageFiles:
         suffixes = (".json",) if multi_input else IMAGE_SUFFIXES
         names = [name for name in self.samples() if Path(name).suffix.lower() in suffixes]
         return self.sample_path(names[0]) if names else None
+
+
+def check_package(s: Settings) -> None:
+    """One clear line when the package folder is missing, saying what to set (a non-editable install's
+    default root is the folder above site-packages, which holds no package)."""
+    path = s.contrib_path
+    if path.is_dir():
+        return
+    if s.contrib_dir is not None:
+        raise ConfigError(f"contributor package folder {path} does not exist (--contrib, MODELHUB_CONTRIB_DIR)")
+    raise ConfigError(
+        f"no contributor package at {path}: set MODELHUB_ROOT to your clone of the repository (the "
+        f"folder holding contrib_src/ and init/), or pass --contrib PACKAGE_FOLDER; a non-editable "
+        f"`pip install .` installs the engine, not the package"
+    )

@@ -21,6 +21,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # CR, LF, NUL...: never valid in a he
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOST_NAME = re.compile(rf"\.?{_LABEL}(\.{_LABEL})*")  # an allowed_hosts entry: a name or IPv4 address, no port
 _ORIGIN = re.compile(r"https?://[^/?#@\s]+")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 # The folder that holds framework/, contrib_src/ and init/ when the project runs from a checkout
 # (editable install, Docker image); anchored to this file, never to the current directory.
@@ -167,7 +168,10 @@ def _validate(s: Settings) -> None:
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
         (1 <= s.explain_max_grid <= 56, "explain_max_grid must be 1-56"),
         (s.log_format in ("text", "json"), f"log_format must be text or json, not {s.log_format!r}"),
-        (s.model_sha256 is None or len(s.model_sha256) == 64, "model_sha256 must be 64 hex digits"),
+        (
+            s.model_sha256 is None or bool(_SHA256.fullmatch(s.model_sha256)),
+            f"model_sha256 must be 64 hex digits (0-9, a-f), not {s.model_sha256!r}",
+        ),
         (s.log_level.lower() in LOG_LEVELS, f"log_level must be one of {', '.join(LOG_LEVELS)}, not {s.log_level!r}"),
     ]
     for ok, message in checks:

@@ -105,7 +105,7 @@ class InferenceSlots:
             self._start()
         asked = time.perf_counter()
         wait = deadline.remaining()
-        if not self._free.acquire(timeout=-1 if wait is None else wait):
+        if not self._free.acquire(timeout=wait):  # None: no limit (a Semaphore takes -1 as "give up at once")
             raise NotReady(f"the server is busy: no inference slot became free within {deadline.seconds:g} s")
         started = time.perf_counter()
         cancel = Cancel()

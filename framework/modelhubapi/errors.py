@@ -16,7 +16,13 @@ from modelhub.errors import ModelHubError
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "internal server error; the server log has the details"
-HTTP_MESSAGES = {404: "no such route: see the README for the API", 405: "method not allowed on this route"}
+HTTP_MESSAGES = {405: "method not allowed on this route"}
+
+
+def no_such_route() -> str:
+    """The 404 text: names this server's own API docs (``/docs``, ``/openapi.json``) by their full URL."""
+    base = current_app.config["MODELHUB_SETTINGS"].public_root or request.url_root
+    return f"no such route; this server's API is described at {base}docs (OpenAPI document: {base}openapi.json)"
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -33,7 +39,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> tuple[Response, int]:
-        message = HTTP_MESSAGES.get(error.code or 0) or error.description or error.name
+        message = (
+            no_such_route()
+            if error.code == 404
+            else HTTP_MESSAGES.get(error.code or 0) or error.description or error.name
+        )
         return jsonify({"error": message}), error.code or 500
 
     @app.errorhandler(Exception)

@@ -12,8 +12,9 @@ from modelhub.dataplane import DataPlane
 from modelhub.host import load
 from modelhub.settings import Settings
 from modelhub.slots import Deadline
+from modelhub.tensors import infer_tensor_batch, is_tensor_batch
 
-from .codec import modelhub_response
+from .codec import check_top, modelhub_response
 from .outputs import OutputStore
 
 
@@ -78,18 +79,29 @@ class ModelHubService:
         url_root: str = "",
         inline_arrays: bool = False,
         deadline: Deadline | None = None,
-    ) -> dict[str, Any]:
-        """Predict on a file path, the bytes of a file, a multi-input dict, or a PIL image."""
+    ) -> Any:
+        """The ModelHub response for one input, or a list of them for a list of inputs or a tensor batch.
+
+        One input is a file path, the bytes of a file, a binary file object, a PIL image, a numpy image
+        (HWC ``uint8``) or a multi-input dict.  A list (or tuple) of inputs runs as batches of the model's
+        batch size and gives a list of responses, in order.  A numpy ``float32`` array ``[N, C, H, W]`` is
+        N already preprocessed items (the model's input tensor), also answered with a list of N responses.
+        """
+        top = check_top(top)
         started = time.perf_counter()
-        prediction = self.plane.infer([input], deadline=deadline)
-        return modelhub_response(
-            prediction,
-            self.plane.config,
-            started=started,
-            top=top,
-            store=None if inline_arrays else self.outputs,
-            url_root=url_root,
-        )
+        if is_tensor_batch(input):
+            prediction = infer_tensor_batch(self.plane, input, deadline)
+        else:
+            batch = list(input) if isinstance(input, (list, tuple)) else [input]
+            prediction = self.plane.infer(batch, deadline=deadline)
+        store = None if inline_arrays else self.outputs
+        answers = [
+            modelhub_response(
+                prediction, self.plane.config, started=started, top=top, store=store, url_root=url_root, item=i
+            )
+            for i in range(len(prediction.outputs))
+        ]
+        return answers if isinstance(input, (list, tuple)) or is_tensor_batch(input) else answers[0]
 
     def predict_sample(
         self, name: str, *, top: int | None = None, url_root: str = "", deadline: Deadline | None = None

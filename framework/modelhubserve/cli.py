@@ -1,20 +1,19 @@
-"""The ``modelhub`` command: serve, predict, fetch, evaluate."""
+"""The ``modelhub`` command: serve, predict, fetch, evaluate (``predict`` lives in :mod:`.predict_cmd`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from modelhub import __version__
 from modelhub.errors import ModelHubError
+from modelhub.package import check_package
 from modelhub.settings import Settings, load_settings
 
-from . import verify
+from . import predict_cmd, verify
 from .evaluate_cmd import add_parser as add_evaluate
 from .evaluate_cmd import run as run_evaluate
 
@@ -22,19 +21,44 @@ log = logging.getLogger("modelhub")
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-file", help="serve this ONNX file (MODELHUB_MODEL_FILE)")
+    parser.add_argument("--model-file", help="the ONNX file to use (MODELHUB_MODEL_FILE)")
     parser.add_argument("--model-sha256", help="expected sha256 of --model-file (MODELHUB_MODEL_SHA256)")
-    parser.add_argument("--variant", dest="model_variant", help="variant from init/init.json, e.g. float or int8")
+    parser.add_argument(
+        "--variant", dest="model_variant", help="a variant the package lists (init/init.json: float or int8)"
+    )
     parser.add_argument("--contrib", dest="contrib_dir", help="contributor package folder (default contrib_src)")
     parser.add_argument("--log-level", help="debug, info, warning, error, critical")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelhub", description="Serve and run a ModelHub model package.")
-    parser.add_argument("--version", action="version", version=f"modelhub {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _command(commands: Any, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
-    serve = commands.add_parser("serve", help="run the production REST server")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelhub",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve and run a ModelHub model package (MobileNetV2 by default).",
+        epilog="Run `modelhub COMMAND --help` for a command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelhub {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = _command(
+        commands,
+        "serve",
+        "run the production REST server (the Docker image's command)",
+        "Verify the model file, load and warm up the model, then serve the REST API, the Open "
+        "Inference Protocol\nand the page on http://HOST:PORT/ with one worker process per core.",
+        "examples:\n  modelhub serve\n  modelhub serve --variant int8 --port 8081\n"
+        "  modelhub serve --model-file ../shared/models/mobilenetv2-12-int8.onnx --workers 2",
+    )
     _model_flags(serve)
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
@@ -46,16 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST",
     )
 
-    predict = commands.add_parser("predict", help="classify images without a server")
+    predict = _command(
+        commands,
+        "predict",
+        "classify image files, folders or stdin without a server",
+        predict_cmd.DESCRIPTION,
+        predict_cmd.EXAMPLES,
+    )
     _model_flags(predict)
-    predict.add_argument("images", nargs="+", help="image files")
-    predict.add_argument("--top", type=int, default=5, help="classes to show per image (default 5)")
-    predict.add_argument("--json", action="store_true", help="print JSON (one response per image)")
+    predict_cmd.add_arguments(predict)
 
     verify.add_parser(commands, _model_flags)
 
-    fetch = commands.add_parser("fetch", help="download and verify the files listed in init/init.json")
+    fetch = _command(
+        commands,
+        "fetch",
+        "download and verify the model files the package lists",
+        "Download the model files of the package's list (init/init.json for contrib_src), check "
+        "size and sha256,\nand move each into place; a file already present with the right hash "
+        "is kept.",
+        "examples:\n  modelhub fetch\n  modelhub fetch --variant int8\n  modelhub fetch --contrib path/to/package",
+    )
     fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
+    fetch.add_argument("--contrib", dest="contrib_dir", help="contributor package folder (default contrib_src)")
     fetch.add_argument("--log-level", help="debug, info, warning, error, critical")
     add_evaluate(commands, _model_flags)
     return parser
@@ -77,59 +114,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
 
 
-def _print(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
-def _predict(args: argparse.Namespace, settings: Settings) -> int:
-    from modelhubapi.service import build_api
-
-    if args.top < 1:
-        raise ModelHubError("--top must be at least 1")
-    paths = [Path(p).resolve() for p in args.images]  # before any change of working directory
-    api = build_api(settings)
-    failures = 0
-    for shown, path in zip(args.images, paths, strict=True):
-        try:
-            response = api.predict(path, top=args.top)
-        except (ModelHubError, OSError) as error:
-            failures += 1
-            message, status = (
-                (error.message, error.status) if isinstance(error, ModelHubError) else (_os_error(error), 400)
-            )
-            if args.json:
-                _print(json.dumps({"file": shown, "error": message, "status": status}))
-            else:
-                sys.stderr.write(f"{shown}: error: {message}\n")
-            continue
-        if args.json:
-            _print(json.dumps({"file": shown, **response}))
-        else:
-            _print(_format_text(shown, response))
-    return 1 if failures else 0
-
-
 def _os_error(error: OSError) -> str:
     """One line for a file the process could not open or read (``PermissionError``, ``EIO``...)."""
     reason = error.strerror or str(error) or type(error).__name__
     return f"cannot read {error.filename}: {reason}" if error.filename else f"cannot read a file: {reason}"
 
 
-def _format_text(name: str, response: dict[str, Any]) -> str:
-    lines = [f"{name}  ({response['processing_time'] * 1000:.0f} ms)"]
-    for output in response["output"]:
-        if output["type"] == "label_list":
-            for rank, entry in enumerate(output["prediction"], 1):
-                lines.append(f"  {rank}. {entry['probability'] * 100:6.2f}%  {entry['label']}")
-        else:
-            lines.append(f"  {output['name']}: {output['prediction']}")
-    return "\n".join(lines)
-
-
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
-    from modelhub.fetch import fetch_all
+    from modelhub.fetch import fetch_files
+    from modelhub.model_source import package_model_files
 
-    for file, downloaded in fetch_all(settings.root, args.variants):
+    listed = package_model_files(settings)
+    if not listed.files and not args.variants:  # with --variant: "unknown model variant ... (known: none)"
+        log.info("the package %s lists no model file: nothing to fetch", settings.contrib_path)
+        return 0
+    for file, downloaded in fetch_files(listed.files, args.variants):
         log.info("%s %s (sha256 %s)", "downloaded" if downloaded else "already present", file.dest, file.sha256)
     return 0
 
@@ -139,17 +138,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "evaluate":
+            return run_evaluate(args, settings)
+        check_package(settings)
+        if args.command == "verify":
+            return verify.run(args, settings)
         if args.command == "serve":
             from .production import serve
 
             serve(settings)
             return 0
         if args.command == "predict":
-            return _predict(args, settings)
-        if args.command == "evaluate":
-            return run_evaluate(args, settings)
-        if args.command == "verify":
-            return verify.run(args, settings)
+            return predict_cmd.run(args, settings, sys.stdout, sys.stderr)
         return _fetch(args, settings)
     except ModelHubError as error:
         sys.stderr.write(f"modelhub: error: {error.message}\n")

@@ -30,6 +30,9 @@ def add_parser(commands: Any, model_flags: Any) -> None:
         help="measure top-1/top-5 accuracy on a labelled image folder, through the served pipeline",
         description="Layouts: ImageNet val (ILSVRC2012_val_*.JPEG with LOC_val_solution.csv or "
         "ILSVRC2012_validation_ground_truth.txt) or class folders (DIR/<wnid or index>/*.jpg).",
+        epilog="examples:\n  modelhub evaluate /path/to/imagenet/val --variant float --out report/\n"
+        "  modelhub evaluate photos/ --url http://127.0.0.1:8080 --protocol oip",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     model_flags(evaluate)
     evaluate.add_argument("folder", help="the labelled image folder")

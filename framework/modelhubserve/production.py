@@ -23,6 +23,7 @@ from pathlib import Path
 
 from modelhub.errors import ConfigError
 from modelhub.host import load
+from modelhub.model_source import resolve_model_source
 from modelhub.settings import Settings
 
 from . import accesslog
@@ -54,6 +55,7 @@ def serve(settings: Settings) -> None:
     """Preflight, then serve the model described by ``settings`` until SIGTERM/SIGINT."""
     accesslog.configure(settings)
     sock = bind(settings.host, settings.port)  # a port in use is said before anything loads
+    resolve_model_source(settings)  # here, so that the children it forks do not each warn of an unverified file
     preflight(settings)
     made = None
     if settings.output_dir is None:  # one folder for all workers, made by the first that saves an output

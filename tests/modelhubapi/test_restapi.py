@@ -95,7 +95,8 @@ def test_model_files_zip(client, package: Path) -> None:
 def test_unknown_routes_answer_json(client, path: str, status: int) -> None:
     response = client.get(path)
     assert response.status_code == status and response.get_json() == {
-        "error": "no such route: see the README for the API"
+        "error": "no such route; this server's API is described at http://localhost/docs "
+        "(OpenAPI document: http://localhost/openapi.json)"
     }
 
 

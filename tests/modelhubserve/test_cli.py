@@ -35,7 +35,7 @@ def test_predict_text_and_json(int8_model: Path, tmp_path: Path) -> None:
     # Relative image paths are read from the caller's directory.
     text = run("predict", "cat.png", "--top", "3", "--model-file", str(int8_model), cwd=tmp_path)
     assert text.returncode == 0, text.stderr
-    assert text.stdout.splitlines()[0].startswith("cat.png")
+    assert text.stdout.splitlines()[1].startswith("cat.png")  # under the table's header
     assert "Egyptian cat" in text.stdout and text.stdout.count("%") == 3
     out = run("predict", "cat.png", "notes.txt", "--json", "--model-file", str(int8_model), cwd=tmp_path)
     assert out.returncode == 1  # one of the inputs failed

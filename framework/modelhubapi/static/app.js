@@ -116,7 +116,7 @@
 
   function renderModelFile(file) {
     if (!file) {
-      $("model-file-name").textContent = "not reported by this server";
+      $("model-file-name").textContent = "none: this package needs no model file";
       return;
     }
     var variant = file.variant ? String(file.variant) : "unknown";

@@ -160,6 +160,7 @@ def test_a_package_built_from_the_readme_is_fetched_and_served(
         "sha256": listing["external_contrib_files"][0]["sha256"],
         "variant": "default",
         "verified": True,
+        "reproduced": None,  # no golden outputs for this file
         "source_url": upstream.as_uri(),
     }
     for colour, label in (((230, 20, 10), "red"), ((10, 200, 30), "green")):

@@ -183,9 +183,12 @@ def warm_up(plane: Any) -> bool | None:
     ``True``/``False``: whether the pipeline reproduces the golden outputs of its model file;
     ``None``: no golden file for it (the plain warm-up ran instead).  A mismatch is logged as an error.
     """
-    report = check_plane(plane)
+    plane.warm_up()  # one sample first: a failure here names the sample and its cause
+    try:
+        report = check_plane(plane)
+    except ModelHubError as error:
+        raise ConfigError(f"the warm-up check on the golden samples failed: {error.message}") from error
     if report is None:
-        plane.warm_up()
         if plane.source is not None:
             log.warning(
                 "no golden outputs for %s (sha256 %s) in %s: reproduction not checked; record them "

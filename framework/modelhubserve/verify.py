@@ -32,7 +32,16 @@ URL_TIMEOUT = 60.0
 
 
 def add_parser(commands: Any, model_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    verify = commands.add_parser("verify", help="check the pipeline against the golden outputs of the model file")
+    verify = commands.add_parser(
+        "verify",
+        help="check the pipeline against the golden outputs of the model file",
+        description="Run the package's sample images through the pipeline (or a running server) and compare each\n"
+        "with the golden outputs of the model file (same top-5 classes in order, probabilities within 1e-4).\n"
+        "Exit 0 when all match, 1 on drift, 2 when there is nothing to compare with.",
+        epilog="examples:\n  modelhub verify --variant int8\n  modelhub verify --url http://127.0.0.1:8080\n"
+        "  modelhub verify --model-file my.onnx --record",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     model_flags(verify)
     verify.add_argument("--url", help="check a running server (its POST /api/predict) instead of this process")
     verify.add_argument(
@@ -61,6 +70,8 @@ def record(settings: Settings) -> Path:
     from modelhub.reproduction import golden_dir
 
     source = resolve_model_source(settings)
+    if source is None:
+        raise ConfigError(f"the package {settings.contrib_path} uses no model file: there is nothing to record")
     script = settings.contrib_path / "golden" / "reference.py"
     spec = importlib.util.spec_from_file_location("modelhub_golden_reference", script)
     if spec is None or spec.loader is None or not script.is_file():

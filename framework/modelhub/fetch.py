@@ -23,12 +23,13 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from modelhub.errors import ConfigError, IntegrityError, ModelHubError
 
+from .init_sources import merge_override, mirror_url
 from .progress import Progress, is_tty
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def read_init(root: Path) -> list[ModelFile]:
     entries = data.get("external_contrib_files") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: 'external_contrib_files' must be a non-empty list")
+    entries = merge_override(path.parent, entries)  # init/override.json, when a builder gives one
     files = [_parse_entry(path, i, entry) for i, entry in enumerate(entries)]
     variants = [f.variant for f in files]
     if len(set(variants)) != len(variants):
@@ -219,11 +221,14 @@ def _copy_url(file: ModelFile, out: Any, timeout: float, stream: TextIO | None) 
     return digest.hexdigest(), done
 
 
-def fetch_all(root: Path, variants: list[str] | None = None, **kw: Any) -> list[tuple[ModelFile, bool]]:
-    """Download every file of ``init/init.json`` (or only the given variants)."""
+def fetch_all(root: Path, variants: list[str] | None = None, mirror: str | None = None,
+              **kw: Any) -> list[tuple[ModelFile, bool]]:
+    """Download every file of ``init/init.json`` (or only the given variants), from ``mirror`` if given."""
     files = read_init(root)
     if variants:
         files = [by_variant(files, v) for v in variants]
+    if mirror:
+        files = [replace(f, src_url=mirror_url(mirror, f.name)) for f in files]
     return [(f, download(f, **kw)) for f in files]
 
 

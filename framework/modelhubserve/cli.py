@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     fetch = commands.add_parser("fetch", help="download and verify the files listed in init/init.json")
     fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
+    fetch.add_argument("--mirror", help="download each file as MIRROR/<file name> (http(s)/file URL or folder); "
+                       "sha256 still checked")
     fetch.add_argument("--log-level", help="debug, info, warning, error, critical")
     return parser
 
@@ -107,7 +109,7 @@ def _format_text(name: str, response: dict[str, Any]) -> str:
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     from modelhub.fetch import fetch_all
 
-    for file, downloaded in fetch_all(settings.root, args.variants):
+    for file, downloaded in fetch_all(settings.root, args.variants, mirror=args.mirror or None):
         log.info("%s %s (sha256 %s)", "downloaded" if downloaded else "already present", file.dest, file.sha256)
     return 0
 

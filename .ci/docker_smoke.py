@@ -1,6 +1,6 @@
 """Smoke tests of the built image under podman (called by .ci/docker; stdlib only, runs with any python3).
 
-    python3 .ci/docker_smoke.py IMAGE --override init-override.json [--podman "podman --runtime runc"]
+    python3 .ci/docker_smoke.py IMAGE --override init-override.json [--podman "podman --runtime runc"] [--ulimits ...]
 
 Every check prints one line, ``ok`` or ``FAIL``; the exit status is 1 when any check failed.  Each
 container is started with ``-p 127.0.0.1:PORT:...`` and removed by its id at the end.
@@ -65,8 +65,9 @@ print(json.dumps(found))
 
 
 class Smoke:
-    def __init__(self, podman: list[str], image: str, override: dict[str, Any], nofile: int, network: str) -> None:
-        self.podman, self.image, self.override, self.nofile, self.network = podman, image, override, nofile, network
+    def __init__(self, podman: list[str], image: str, override: dict[str, Any], ulimits: list[str],
+                 network: str) -> None:
+        self.podman, self.image, self.override, self.ulimits, self.network = podman, image, override, ulimits, network
         self.failures: list[str] = []
         self.containers: list[str] = []
 
@@ -82,7 +83,7 @@ class Smoke:
 
     def start(self, *options: str, command: tuple[str, ...] = (), port: int = 80) -> tuple[str, str]:
         host_port = free_port()
-        result = self.pod("run", "-d", f"--ulimit=nofile={self.nofile}:{self.nofile}", f"--network={self.network}",
+        result = self.pod("run", "-d", *self.ulimits, f"--network={self.network}",
                           "-p", f"127.0.0.1:{host_port}:{port}", *options, self.image, *command)
         if result.returncode != 0:
             raise RuntimeError(f"podman run failed: {result.stderr.strip()}")
@@ -271,8 +272,11 @@ def check_image(s: Smoke) -> None:
             "ai.modelhub.model.sha256": s.override["variants"]["float"]["sha256"]}
     s.check(all(labels.get(k) == v for k, v in want.items()) and bool(labels.get("org.opencontainers.image.source")),
             "OCI labels: version, source, licences, model file and sha256", labels)
-    s.check(config.get("User") == "10001:10001" and bool((config.get("Healthcheck") or {}).get("Test")),
-            "image config: USER 10001:10001 and a HEALTHCHECK (docker format)", config.get("User"))
+    health = config.get("Healthcheck") or info.get("Healthcheck") or {}
+    s.check(config.get("User") == "10001:10001" and health.get("Test") == ["CMD", "python", "-m",
+                                                                         "modelhubserve.healthcheck"],
+            "image config: USER 10001:10001 and the HEALTHCHECK (kept by the docker format)",
+            f"{config.get('User')} {health.get('Test')}")
     s.check(not any(a in config.get("Cmd", []) for a in ("--host", "--port")), "CMD passes no --host/--port",
             config.get("Cmd"))
 
@@ -282,10 +286,12 @@ def main() -> int:
     parser.add_argument("image")
     parser.add_argument("--override", type=Path, required=True, help="the init/override.json the image was built with")
     parser.add_argument("--podman", default="podman --runtime runc", help="podman command with its global options")
-    parser.add_argument("--nofile", type=int, default=4096, help="--ulimit nofile (within the host's hard limit)")
+    parser.add_argument("--ulimits", default="--ulimit=nofile=4096:4096 --ulimit=nproc=4096:4096",
+                        help="podman run --ulimit options (within the limits podman's conmon gets)")
     parser.add_argument("--network", default="slirp4netns:port_handler=slirp4netns", help="podman run --network")
     args = parser.parse_args()
-    s = Smoke(shlex.split(args.podman), args.image, json.loads(args.override.read_text()), args.nofile, args.network)
+    s = Smoke(shlex.split(args.podman), args.image, json.loads(args.override.read_text()), shlex.split(args.ulimits),
+              args.network)
     try:
         for step in (check_image, check_serving, check_unhealthy, check_configured, check_port_80_refused_clearly):
             try:

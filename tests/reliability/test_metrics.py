@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -24,13 +25,17 @@ CLOSE = {"Connection": "close"}  # a new connection for each request: the worker
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = requests.get(f"{url}/metrics", headers=CLOSE, timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 def count(found, route: str, method: str, status: int) -> float:
-    return found.get(("modelhub_http_requests_total",
-                      (("method", method), ("route", route), ("status", str(status)))), 0.0)
+    return found.get(
+        ("modelhub_http_requests_total", (("method", method), ("route", route), ("status", str(status)))), 0.0
+    )
 
 
 def worker_pids(master: int) -> list[int]:
@@ -38,8 +43,16 @@ def worker_pids(master: int) -> list[int]:
 
 
 def upload(url: str, data: bytes) -> int:
-    return requests.post(f"{url}/api/predict?top=1", files={"file": ("x.png", data)}, headers=CLOSE,
-                         timeout=20).status_code
+    return requests.post(
+        f"{url}/api/predict?top=1", files={"file": ("x.png", data)}, headers=CLOSE, timeout=20
+    ).status_code
+
+
+def oip_infer(url: str, data: bytes) -> int:
+    """The Open Inference Protocol route with one encoded image (BYTES, base64 in JSON)."""
+    image = {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(data).decode()]}
+    body = {"inputs": [image], "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}]}
+    return requests.post(f"{url}/v2/models/mobilenet/infer", json=body, headers=CLOSE, timeout=20).status_code
 
 
 def too_large(port: int) -> bytes:
@@ -51,11 +64,16 @@ def too_large(port: int) -> bytes:
 
 def test_metrics_count_every_request_of_both_workers(start_server, int8_model: Path, tmp_path: Path) -> None:
     folder = tmp_path / "prometheus"
-    server = start_server("--model-file", str(int8_model), "--workers", "2",
-                          env={"PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    server = start_server(
+        "--model-file", str(int8_model), "--workers", "2", env={"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    )
     all_workers_ready(server.url)
-    sent = {("/api/predict", "POST", 200): 0, ("/api/predict", "POST", 415): 0,
-            ("/api/predict_sample", "GET", 200): 0, ("unmatched", "GET", 404): 0}
+    sent = {
+        ("/api/predict", "POST", 200): 0,
+        ("/api/predict", "POST", 415): 0,
+        ("/api/predict_sample", "GET", 200): 0,
+        ("unmatched", "GET", 404): 0,
+    }
     for _ in range(3):
         assert upload(server.url, PHOTO) == 200
         sent["/api/predict", "POST", 200] += 1
@@ -68,13 +86,20 @@ def test_metrics_count_every_request_of_both_workers(start_server, int8_model: P
         sent["/api/predict_sample", "GET", 200] += 1
     assert requests.get(f"{server.url}/no/such/route", headers=CLOSE, timeout=10).status_code == 404
     sent["unmatched", "GET", 404] += 1
+    oip = "/v2/models/<name>/infer"
+    sent[oip, "POST", 200] = sent[oip, "POST", 415] = 0
+    for _ in range(2):
+        assert oip_infer(server.url, PHOTO) == 200
+        sent[oip, "POST", 200] += 1
+    assert oip_infer(server.url, b"these bytes are no image") == 415
+    sent[oip, "POST", 415] += 1
     assert too_large(server.port).startswith(b"HTTP/1.1 413")
     found = scrape(server.url)
     for (route, method, status), number in sent.items():
         assert count(found, route, method, status) == number, (route, method, status)
     assert count(found, "front", "POST", 413) == 1  # answered by the front, counted by the front
     assert count(found, "/v2/health/ready", "GET", 200) >= 30  # all_workers_ready's probes, also the front's
-    predictions = sent["/api/predict", "POST", 200] + sent["/api/predict_sample", "GET", 200]
+    predictions = sent["/api/predict", "POST", 200] + sent["/api/predict_sample", "GET", 200] + sent[oip, "POST", 200]
     for stage in ("decode", "preprocess", "queue", "inference", "postprocess"):
         assert found[("modelhub_stage_seconds_count", (("stage", stage),))] == predictions, stage
     assert found[("modelhub_batch_size_count", ())] == predictions

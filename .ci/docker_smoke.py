@@ -362,6 +362,8 @@ def check_image(s: Smoke) -> None:
         "CMD passes no --host/--port",
         config.get("Cmd"),
     )
+    deps = s.pod("run", "--rm", *s.ulimits, "--network=none", s.image, "python", "-m", "pip", "check")
+    s.check(deps.returncode == 0, "pip check: every requirement of the installed project is there", deps.stdout.strip())
 
 
 def main() -> int:

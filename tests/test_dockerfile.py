@@ -93,6 +93,21 @@ def test_installs_pinned_requirements_then_the_project_without_cache() -> None:
     assert {"onnxruntime", "numpy", "pillow", "flask", "h11"} <= names
 
 
+def test_every_install_requirement_is_pinned_for_the_image() -> None:
+    """The image installs framework/requirements.txt, then the project with --no-deps: nothing may be missing."""
+    setup_text = (REPO_ROOT / "setup.py").read_text()
+    block = setup_text[
+        setup_text.index("install_requires=[") : setup_text.index("],", setup_text.index("install_requires"))
+    ]
+    required = {re.split(r"[<>=!~\[]", name)[0].lower() for name in re.findall(r'"([^"]+)"', block)}
+    pinned = {
+        line.split("==")[0].lower()
+        for line in (REPO_ROOT / "framework" / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert required and required <= pinned, sorted(required - pinned)
+
+
 def test_fetches_models_at_build_as_root_then_drops_privileges() -> None:
     fetch = index_of("RUN", r"\bmodelhub fetch\b")
     users = [(i, a) for i, (kw, a) in enumerate(instructions()) if kw == "USER"]

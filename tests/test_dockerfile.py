@@ -93,8 +93,23 @@ def test_installs_pinned_requirements_then_the_project_without_cache() -> None:
     assert {"onnxruntime", "numpy", "pillow", "flask", "h11"} <= names
 
 
+def test_every_install_requirement_is_pinned_for_the_image() -> None:
+    """The image installs framework/requirements.txt, then the project with --no-deps: nothing may be missing."""
+    setup_text = (REPO_ROOT / "setup.py").read_text()
+    block = setup_text[
+        setup_text.index("install_requires=[") : setup_text.index("],", setup_text.index("install_requires"))
+    ]
+    required = {re.split(r"[<>=!~\[]", name)[0].lower() for name in re.findall(r'"([^"]+)"', block)}
+    pinned = {
+        line.split("==")[0].lower()
+        for line in (REPO_ROOT / "framework" / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert required and required <= pinned, sorted(required - pinned)
+
+
 def test_fetches_models_at_build_as_root_then_drops_privileges() -> None:
-    fetch = index_of("RUN", r"(^|&&\s*)modelhub fetch\b")
+    fetch = index_of("RUN", r"\bmodelhub fetch\b")
     users = [(i, a) for i, (kw, a) in enumerate(instructions()) if kw == "USER"]
     assert users, "no USER instruction"
     last_index, last_user = users[-1]
@@ -104,20 +119,69 @@ def test_fetches_models_at_build_as_root_then_drops_privileges() -> None:
     assert last_index < index_of("CMD")
 
 
-def test_expose_and_cmd() -> None:
+def image_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for args in args_of("ENV"):
+        env.update(re.findall(r"(\w+)=(\S+)", args))
+    return env
+
+
+def test_expose_and_cmd_configured_by_environment() -> None:
     assert "80" in " ".join(args_of("EXPOSE")).split()
     (cmd,) = args_of("CMD")
-    assert json.loads(cmd) == ["modelhub", "serve", "--host", "0.0.0.0", "--port", "80"]
+    assert json.loads(cmd) == ["modelhub", "serve"]  # flags would override `docker run -e MODELHUB_PORT=...`
     assert not args_of("ENTRYPOINT")
+    env = image_env()
+    assert (env["MODELHUB_HOST"], env["MODELHUB_PORT"], env["MODELHUB_ROOT"]) == ("0.0.0.0", "80", "/srv/modelhub")
 
 
-def test_healthcheck_uses_python_urllib() -> None:
+def test_healthcheck_runs_the_settings_aware_probe() -> None:
     (check,) = args_of("HEALTHCHECK")
-    assert "CMD" in check and "curl" not in check and "wget" not in check
-    assert "urllib.request" in check
-    assert "http://127.0.0.1:80/v2/health/ready" in check
+    assert "curl" not in check and "wget" not in check
     exec_form = check[check.index("CMD") + 3 :].strip()
-    assert json.loads(exec_form)[0] == "python"
+    assert json.loads(exec_form) == ["python", "-m", "modelhubserve.healthcheck"]  # plain python: no capability
+    assert "--timeout=5s" in check
+
+
+def test_server_interpreter_gets_only_net_bind_service() -> None:
+    """The xattr written on modelhub-python is setcap's cap_net_bind_service=+ep, and the command uses it."""
+    (run,) = [a for a in args_of("RUN") if "security.capability" in a]
+    packed = re.search(r"struct\.pack\('<5I', (0x[0-9a-f]+), 1 << (\d+), 0, 0, 0\)", run)
+    assert packed, run
+    magic, bit = int(packed.group(1), 16), int(packed.group(2))
+    assert magic == 0x02000000 | 0x000001  # VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE
+    assert bit == 10  # CAP_NET_BIND_SERVICE in linux/capability.h
+    assert "#!/usr/local/bin/modelhub-python" in run and "/usr/local/bin/modelhub" in run
+
+
+def test_model_source_build_argument() -> None:
+    assert "MODEL_SOURCE=published" in args_of("ARG")
+    (run,) = [a for a in args_of("RUN") if "modelhub fetch" in a]
+    assert "--mount=type=bind,source=models,target=/tmp/context-models" in run
+    assert "published) modelhub fetch ;;" in run
+    assert "context) modelhub fetch --mirror /tmp/context-models ;;" in run
+    assert '*) modelhub fetch --mirror "$MODEL_SOURCE" ;;' in run
+    assert (REPO_ROOT / "models" / "README.md").is_file()  # the bind mount's source always exists
+
+
+def test_oci_labels_match_the_project() -> None:
+    from modelhub import __version__
+
+    args = dict(a.split("=", 1) for a in args_of("ARG") if "=" in a)
+    init = json.loads((REPO_ROOT / "init" / "init.json").read_text())
+    (default,) = [f for f in init["external_contrib_files"] if f.get("default")]
+    assert args["VERSION"] == __version__ == init["docker_id"].rsplit(":", 1)[1]
+    assert args["MODEL_FILE"] == Path(default["dest_file_path"]).name
+    assert args["MODEL_SHA256"] == default["sha256"]
+    labels = " ".join(args_of("LABEL"))
+    for key, value in [
+        ("org.opencontainers.image.version", "${VERSION}"),
+        ("org.opencontainers.image.source", "${SOURCE_URL}"),
+        ("org.opencontainers.image.licenses", "MIT AND Apache-2.0"),
+        ("ai.modelhub.model.file", "${MODEL_FILE}"),
+        ("ai.modelhub.model.sha256", "${MODEL_SHA256}"),
+    ]:
+        assert f'{key}="{value}"' in labels
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -165,7 +229,15 @@ def test_dockerignore_excludes(path: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["setup.py", "framework/modelhub/fetch.py", "init/init.json", "contrib_src/model/config.json"],
+    [
+        "setup.py",
+        "framework/modelhub/fetch.py",
+        "init/init.json",
+        "contrib_src/model/config.json",
+        "init/override.json",
+        "models/README.md",
+        "models/mobilenetv2-7.onnx",
+    ],
 )
 def test_dockerignore_keeps_build_inputs(path: str) -> None:
     patterns = [

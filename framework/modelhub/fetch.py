@@ -22,13 +22,17 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from modelhub.errors import ConfigError, IntegrityError, ModelHubError
 
+from .init_sources import merge_override, mirror_url
+from .model_files import ModelFile as ModelFile
+from .model_files import by_variant as by_variant
+from .model_files import default_file as default_file
+from .model_files import match_by_hash as match_by_hash
 from .progress import Progress, is_tty
 
 logger = logging.getLogger(__name__)
@@ -43,19 +47,6 @@ class FetchError(ModelHubError):
     """A model file could not be downloaded (network error, HTTP error, short read)."""
 
     status = 502
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    """One entry of ``external_contrib_files``."""
-
-    name: str
-    src_url: str
-    dest: Path
-    sha256: str
-    size: int | None
-    variant: str
-    default: bool
 
 
 def read_init(root: Path) -> list[ModelFile]:
@@ -77,6 +68,7 @@ def read_file_list(path: Path, base: Path, *, allow_empty: bool = True) -> list[
     entries = data.get("external_contrib_files") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not (entries or allow_empty):
         raise ConfigError(f"{path}: 'external_contrib_files' must be a non-empty list")
+    entries = merge_override(path.parent, entries)  # init/override.json, when a builder gives one
     files = [_parse_entry(path, base.resolve(), i, entry) for i, entry in enumerate(entries)]
     variants = [f.variant for f in files]
     if len(set(variants)) != len(variants):
@@ -223,37 +215,19 @@ def _copy_url(file: ModelFile, out: Any, timeout: float, stream: TextIO | None) 
     return digest.hexdigest(), done
 
 
-def fetch_all(root: Path, variants: list[str] | None = None, **kw: Any) -> list[tuple[ModelFile, bool]]:
-    """Download every file of ``init/init.json`` (or only the given variants)."""
-    return fetch_files(read_init(root), variants, **kw)
+def fetch_all(
+    root: Path, variants: list[str] | None = None, mirror: str | None = None, **kw: Any
+) -> list[tuple[ModelFile, bool]]:
+    """Download every file of ``init/init.json`` (or only the given variants), from ``mirror`` if given."""
+    return fetch_files(read_init(root), variants, mirror, **kw)
 
 
-def fetch_files(files: list[ModelFile], variants: list[str] | None = None, **kw: Any) -> list[tuple[ModelFile, bool]]:
-    """Download every listed file (or only the given variants)."""
+def fetch_files(
+    files: list[ModelFile], variants: list[str] | None = None, mirror: str | None = None, **kw: Any
+) -> list[tuple[ModelFile, bool]]:
+    """Download every listed file (or only the given variants), from ``mirror`` if given."""
     if variants:
         files = [by_variant(files, v) for v in variants]
+    if mirror:
+        files = [replace(f, src_url=mirror_url(mirror, f.name)) for f in files]
     return [(f, download(f, **kw)) for f in files]
-
-
-def default_file(files: Iterable[ModelFile]) -> ModelFile:
-    """The file marked ``default`` (the first one when none is marked)."""
-    listed = list(files)
-    if not listed:
-        raise ConfigError("no model files listed in init/init.json")
-    return next((f for f in listed if f.default), listed[0])
-
-
-def by_variant(files: Iterable[ModelFile], variant: str) -> ModelFile:
-    """The file of a variant; ConfigError naming the known variants otherwise."""
-    listed = list(files)
-    for f in listed:
-        if f.variant == variant:
-            return f
-    known = ", ".join(f.variant for f in listed) or "none"
-    raise ConfigError(f"unknown model variant {variant!r} (known: {known})")
-
-
-def match_by_hash(files: Iterable[ModelFile], sha256: str) -> ModelFile | None:
-    """The listed file whose sha256 is ``sha256``, or None."""
-    wanted = sha256.lower()
-    return next((f for f in files if f.sha256 == wanted), None)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
+from .cpus import available_cpus
 from .errors import ConfigError
 
 ENV_PREFIX = "MODELHUB_"
@@ -82,12 +83,8 @@ class Settings:
         return (self.contrib_dir or self.root / "contrib_src").resolve()
 
     def effective_workers(self) -> int:
-        if self.workers > 0:
-            return self.workers
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - not Linux
-            return max(1, os.cpu_count() or 1)
+        """``workers``, or when 0 the CPUs available: affinity mask capped by the cgroup CPU quota."""
+        return self.workers if self.workers > 0 else available_cpus()
 
 
 def _kind(hint: Any) -> str:

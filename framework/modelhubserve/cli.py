@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--variant", action="append", dest="variants", help="only this variant (repeatable)")
     fetch.add_argument("--contrib", dest="contrib_dir", help="contributor package folder (default contrib_src)")
+    fetch.add_argument(
+        "--mirror", help="download each file as MIRROR/<file name> (http(s)/file URL or folder); sha256 still checked"
+    )
     fetch.add_argument("--log-level", help="debug, info, warning, error, critical")
     add_evaluate(commands, _model_flags)
     return parser
@@ -128,7 +131,7 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     if not listed.files and not args.variants:  # with --variant: "unknown model variant ... (known: none)"
         log.info("the package %s lists no model file: nothing to fetch", settings.contrib_path)
         return 0
-    for file, downloaded in fetch_files(listed.files, args.variants):
+    for file, downloaded in fetch_files(listed.files, args.variants, mirror=args.mirror or None):
         log.info("%s %s (sha256 %s)", "downloaded" if downloaded else "already present", file.dest, file.sha256)
     return 0
 

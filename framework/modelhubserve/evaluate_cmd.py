@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from modelhub.cpus import available_cpus
 from modelhub.errors import BadRequest
 from modelhub.settings import Settings
 
@@ -18,10 +18,7 @@ log = logging.getLogger("modelhub.evaluate")
 
 
 def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cpus()  # the affinity mask capped by the cgroup CPU quota (docker run --cpus)
 
 
 def add_parser(commands: Any, model_flags: Any) -> None:

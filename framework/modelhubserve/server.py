@@ -53,6 +53,11 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         if error.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {port} is already in use (on {host})") from None
+        if error.errno == errno.EACCES and port < 1024:  # e.g. a container run with no-new-privileges
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {error.strerror} (a port below 1024 needs "
+                f"CAP_NET_BIND_SERVICE; choose another with MODELHUB_PORT or --port)"
+            ) from None
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     sock.listen(2048)
     sock.setblocking(False)

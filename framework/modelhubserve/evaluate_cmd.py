@@ -55,6 +55,12 @@ def add_parser(commands: Any, model_flags: Any) -> None:
         metavar="N",
         help="processes classifying at once (default: one per core)",
     )
+    evaluate.add_argument(
+        "--published",
+        metavar="VARIANT",
+        help="compare with the published figures of this variant of init/init.json (default: the model file's "
+        "own, found by its sha256 or its variant); for a re-saved or converted copy of a published file",
+    )
     evaluate.add_argument("--out", default="report", help="report folder (default: report/); also the cache")
 
 
@@ -78,7 +84,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     workers = args.eval_workers or _cores()
     records, described, counts = evaluate_items(target, items, out, workers)
     model = described.get("model_file") or {}
-    published = published_for(settings.root, model.get("sha256"), model.get("variant"))
+    published = published_for(settings.root, model.get("sha256"), args.published or model.get("variant"))
     results = build_results(dataset, records, described, counts, classes.names(), published, software())
     write_json(out / "results.json", results)
     write_text(out / "index.html", render(results))

@@ -31,6 +31,7 @@ def sha(data: bytes) -> str:
 def layout(root: Path, int8_sha: str = PUBLISHED_INT8_SHA, int8_size: int = 19) -> Path:
     """init/init.json with two variants whose published URLs cannot be reached."""
     (root / "init").mkdir(parents=True)
+    (root / "contrib_src" / "model").mkdir(parents=True)  # the package whose files init/init.json lists
     entries = [
         {
             "src_url": "https://unreachable.invalid/m/float.onnx",

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from reliability_support import CONTRIB_DIR, FAKE_INFERENCE_PREFIX, fake_app, make_image, write_fake_model_file
 
+from modelhub import model_source
 from modelhub.errors import ConfigError, IntegrityError
 from modelhub.model_source import resolve_model_source
 from modelhub.settings import load_settings
@@ -176,8 +177,9 @@ def test_explicit_file_with_expected_hash(layout: Path, tmp_path: Path) -> None:
 
 @pytest.mark.model
 def test_unknown_explicit_file_is_served_unverified_with_a_warning(
-    layout: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, float_model: Path
+    layout: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, float_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(model_source, "_WARNED", set())  # warned once per process: an earlier test may have
     with caplog.at_level(logging.WARNING, logger="modelhub.model_source"):
         api = build_api(settings(layout, model_file=str(float_model)))
     info = api.get_config()["model"]["file"]

@@ -42,6 +42,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def fixed_batch_copy(source: Path, target: Path) -> Path:
+    """A copy of an ONNX graph with its batch dimension fixed to 1 (as the official float file has it)."""
+    import pytest
+
+    onnx = pytest.importorskip("onnx")
+    graph_model = onnx.load(str(source))
+    for value in (graph_model.graph.input[0], graph_model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(graph_model, str(target))
+    return target
+
+
 def modelhub_command() -> str:
     """The installed ``modelhub`` console script of the running interpreter's environment."""
     beside = Path(sys.executable).with_name("modelhub")

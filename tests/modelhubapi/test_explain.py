@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from support import SAMPLES_DIR
+from support import SAMPLES_DIR, fixed_batch_copy
 
 from modelhub.contrib import load_model
 from modelhub.settings import load_settings
@@ -153,18 +153,8 @@ def test_a_request_stays_within_the_request_timeout(int8_model: Path) -> None:
     assert time.monotonic() - started < 1.5  # given up at the deadline, not after all 197 passes
 
 
-def _fixed_batch_copy(source: Path, target: Path) -> Path:
-    """The int8 graph with its batch dimension fixed to 1 (as the official float file has it)."""
-    onnx = pytest.importorskip("onnx")
-    graph_model = onnx.load(str(source))
-    for value in (graph_model.graph.input[0], graph_model.graph.output[0]):
-        value.type.tensor_type.shape.dim[0].dim_value = 1
-    onnx.save(graph_model, str(target))
-    return target
-
-
 def test_a_fixed_batch_model_runs_one_by_one(client: Any, int8_model: Path, tmp_path: Path) -> None:
-    fixed = _fixed_batch_copy(int8_model, tmp_path / "fixed.onnx")
+    fixed = fixed_batch_copy(int8_model, tmp_path / "fixed.onnx")
     app = create_app(load_settings({"model_file": str(fixed)}, {}))
     assert app.extensions["modelhub"].host.plane.metadata().max_batch_size == 1
     one_by_one = app.test_client().get("/api/explain?filename=coffee_cup.jpg&grid=3").get_json()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from support import SAMPLES_DIR, service_for
+from support import SAMPLES_DIR, fixed_batch_copy, service_for
 
 from modelhub.contrib import load_model
 from modelhub.host import ModelHost
@@ -261,18 +261,8 @@ def test_errors_are_oip_json_with_this_projects_statuses(api: Any, client: Any, 
     assert "not supported" in error(compressed, 415)
 
 
-def _fixed_batch_copy(source: Path, target: Path) -> Path:
-    """The int8 graph with a fixed batch of 1, as tests/contrib_src/test_model_real.py's _renamed_copy builds it."""
-    onnx = pytest.importorskip("onnx")
-    graph_model = onnx.load(str(source))
-    for value in (graph_model.graph.input[0], graph_model.graph.output[0]):
-        value.type.tensor_type.shape.dim[0].dim_value = 1
-    onnx.save(graph_model, str(target))
-    return target
-
-
 def test_a_batch_over_a_fixed_batch_models_maximum_is_400(tmp_path: Path, int8_model: Path, api: Any) -> None:
-    copy = _fixed_batch_copy(int8_model, tmp_path / "fixed.onnx")
+    copy = fixed_batch_copy(int8_model, tmp_path / "fixed.onnx")
     repo = Path(__file__).resolve().parents[2]
     settings = load_settings({"model_file": str(copy)}, environ={})
     service = service_for(load_model(repo / "contrib_src", model_file=copy), repo / "contrib_src", settings)

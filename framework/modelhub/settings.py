@@ -67,6 +67,12 @@ class Settings:
     public_url: str = ""  # base of every absolute URL the server builds; default: taken from the request
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-* headers are applied
     allowed_hosts: tuple[str, ...] = ()  # Host header names accepted (".example.org": and subdomains); default any
+    engine: str = "server"  # server: the single-node production server; ray: a Ray Serve application
+    ray_address: str = ""  # engine ray: the cluster to join (host:port); empty: start a local Ray instance
+    replicas: int = 1  # engine ray: fixed number of replicas (unless min/max_replicas set autoscaling)
+    min_replicas: int = 0  # engine ray: with max_replicas, Ray Serve autoscales between the two
+    max_replicas: int = 0
+    replica_cpus: float = 1.0  # engine ray: CPUs per replica (its onnxruntime intra-op threads)
 
     @property
     def public_root(self) -> str:
@@ -171,6 +177,7 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"invalid setting: {message}")
     _validate_text(s)
     _validate_http(s)
+    _validate_ray(s)
 
 
 def _validate_text(s: Settings) -> None:
@@ -197,6 +204,19 @@ def _validate_http(s: Settings) -> None:
             raise ConfigError(f"invalid setting: allowed_hosts: {name!r} is not a host name (no port, no scheme; "
                               f"a leading '.' allows subdomains)")
     trusted_networks(s)
+
+
+def _validate_ray(s: Settings) -> None:
+    checks = [
+        (s.engine in ("server", "ray"), f"engine must be server or ray, not {s.engine!r}"),
+        (s.replicas >= 1, "replicas must be >= 1"),
+        (s.replica_cpus > 0, "replica_cpus must be > 0"),
+        ((s.min_replicas, s.max_replicas) == (0, 0) or 0 <= s.min_replicas <= s.max_replicas >= 1,
+         "autoscaling needs 0 <= min_replicas <= max_replicas and max_replicas >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"invalid setting: {message}")
 
 
 def _base_url(text: str) -> bool:

@@ -25,6 +25,16 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", help="debug, info, warning, error, critical")
 
 
+def _ray_flags(parser: argparse.ArgumentParser) -> None:
+    ray = parser.add_argument_group("Ray Serve (--engine ray; pip install -e \".[ray]\")")
+    ray.add_argument("--engine", choices=("server", "ray"), help="server (default): this machine; ray: Ray Serve")
+    ray.add_argument("--ray-address", help="Ray cluster to join (host:port); default: start a local Ray instance")
+    ray.add_argument("--replicas", type=int, help="replicas (default 1)")
+    ray.add_argument("--min-replicas", type=int, help="autoscale from this many replicas (with --max-replicas)")
+    ray.add_argument("--max-replicas", type=int, help="autoscale up to this many replicas")
+    ray.add_argument("--replica-cpus", type=float, help="CPUs per replica = its onnxruntime threads (default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelhub", description="Serve and run a ModelHub model package.")
     parser.add_argument("--version", action="version", version=f"modelhub {__version__}")
@@ -37,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     serve.add_argument("--allow-url-fetch", action="store_true", default=None,
                        help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST")
+    _ray_flags(serve)
 
     predict = commands.add_parser("predict", help="classify images without a server")
     _model_flags(predict)
@@ -52,8 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     names = ("model_file", "model_sha256", "model_variant", "contrib_dir", "host", "port", "workers",
-             "allow_url_fetch", "log_level")
-    return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
+             "allow_url_fetch", "log_level", "engine", "ray_address", "replicas", "min_replicas", "max_replicas",
+             "replica_cpus")
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    autoscale = given.get("min_replicas") is not None or given.get("max_replicas") is not None
+    if autoscale and given.get("replicas") is not None:
+        raise ModelHubError("--replicas and --min-replicas/--max-replicas exclude each other")
+    if autoscale and (given.get("min_replicas") is None or given.get("max_replicas") is None):
+        raise ModelHubError("--min-replicas and --max-replicas go together")
+    return load_settings(given)
 
 
 def _print(text: str) -> None:
@@ -117,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "serve" and settings.engine == "ray":
+            from .ray_engine import serve_on_ray
+
+            serve_on_ray(settings)
+            return 0
         if args.command == "serve":
             from .production import serve
 

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 BIN = Path(sys.executable).parent
 SAMPLES = Path(__file__).resolve().parents[2] / "contrib_src" / "sample_data"
@@ -121,21 +123,29 @@ def record(port: int) -> dict[str, Any]:
 
 
 def steady_load(port: int, seconds: float, kill: Any) -> dict[str, Any]:
-    """Two clients posting photos back to back, and a readiness probe, while ``kill`` runs once."""
+    """Two clients posting photos back to back, and a readiness probe, while ``kill`` runs once.
+
+    The clients retry a 500, 502 or 503 up to 3 times (what Ray's docs advise: a request that a replica
+    held when it died fails; inference is idempotent): each outcome is (time, final status, attempts that failed).
+    """
     photo = (SAMPLES / "coffee_cup.jpg").read_bytes()
-    outcomes: list[tuple[float, str]] = []
+    outcomes: list[tuple[float, str, int]] = []
     probes: list[tuple[float, int]] = []
     end = time.monotonic() + seconds
+    retry = Retry(total=3, backoff_factor=0.1, status_forcelist=(500, 502, 503), allowed_methods=None,
+                  raise_on_status=False)
 
     def client() -> None:
         with requests.Session() as session:
+            session.mount("http://", HTTPAdapter(max_retries=retry))
             while time.monotonic() < end:
                 try:
-                    status = session.post(f"http://127.0.0.1:{port}/api/predict?top=1",
-                                          files={"file": ("cup.jpg", photo)}, timeout=30).status_code
-                    outcomes.append((time.monotonic(), str(status)))
+                    response = session.post(f"http://127.0.0.1:{port}/api/predict?top=1",
+                                            files={"file": ("cup.jpg", photo)}, timeout=30)
+                    history = response.raw.retries.history if response.raw.retries else ()
+                    outcomes.append((time.monotonic(), str(response.status_code), len(history)))
                 except requests.RequestException as error:
-                    outcomes.append((time.monotonic(), type(error).__name__))
+                    outcomes.append((time.monotonic(), type(error).__name__, 1))
 
     def probe() -> None:
         while time.monotonic() < end:
@@ -150,6 +160,7 @@ def steady_load(port: int, seconds: float, kill: Any) -> dict[str, Any]:
         thread.join(seconds + 40)
     failed = [o for o in outcomes if o[1] != "200"]
     return {"requests": len(outcomes), "failed": len(failed), "failures": sorted({o[1] for o in failed}),
+            "failed_attempts": sum(o[2] for o in outcomes), "retried_requests": len([o for o in outcomes if o[2]]),
             "after_kill": len([o for o in outcomes if o[0] > killed_at]), "killed_at": killed_at,
             "probes": len(probes), "probes_not_ready": len([p for p in probes if p[1] != 200])}
 

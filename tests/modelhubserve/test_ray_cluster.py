@@ -3,7 +3,7 @@
 The cluster (a head and a second node, 1 CPU each, 2 replicas of 1 CPU) runs in a private network
 and PID namespace that the test makes (``unshare --net --pid``, loopback brought up): Ray opens many
 ports, and there they can only be on 127.0.0.1.  ``ray_cluster.py`` drives it and reports; the
-checks are here.  About 60-120 s on a 2-core machine, bounded at 240 s.
+checks are here.  About 50 s on the shared 2-core development machine (the module), bounded at 240 s.
 """
 
 from __future__ import annotations
@@ -95,12 +95,15 @@ def test_limits_hold_through_ray(cluster: dict[str, Any]) -> None:
 
 def test_a_killed_replica_is_replaced(cluster: dict[str, Any]) -> None:
     fault = cluster["fault"]
-    sys.stdout.write(f"\nreplica killed under load: {fault['failed']} of {fault['requests']} requests failed "
-                     f"({fault['failures']}); readiness probes not ready: {fault['probes_not_ready']} of "
-                     f"{fault['probes']}; two replicas running again {cluster['recovery_s']} s after the kill\n")
+    sys.stdout.write(f"\nreplica killed under load: {fault['retried_requests']} of {fault['requests']} requests "
+                     f"failed a first time ({fault['failed_attempts']} failed attempts), {fault['failed']} failed "
+                     f"after the client's retries ({fault['failures']}); readiness probes not ready: "
+                     f"{fault['probes_not_ready']} of {fault['probes']}; two replicas running again "
+                     f"{cluster['recovery_s']} s after the kill\n")
     from modelhubserve.ray_app import MAX_ONGOING_REQUESTS
 
-    assert fault["failed"] <= MAX_ONGOING_REQUESTS, fault  # at most what the killed replica held
+    assert fault["failed"] == 0, fault  # with the retry policy, no request failed
+    assert fault["retried_requests"] <= MAX_ONGOING_REQUESTS, fault  # without it: at most what the replica held
     assert fault["after_kill"] > 0 and fault["probes_not_ready"] == 0, fault  # the other replica kept serving
     assert cluster["recovery_s"] <= RECOVERY_LIMIT_S and cluster["replicas_after"] == 2
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,6 +132,7 @@ def inside(args: argparse.Namespace) -> None:
         stop(server)
     head = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                              f"--port={HEAD_PORT}", "--num-cpus=2", "--include-dashboard=false",
+                             f"--temp-dir=/tmp/bench-ray-{os.getpid()}",
                              "--disable-usage-stats"], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         time.sleep(5)
@@ -144,6 +146,7 @@ def inside(args: argparse.Namespace) -> None:
                 stop(driver)
     finally:
         stop(head, signal.SIGINT)
+        shutil.rmtree(f"/tmp/bench-ray-{os.getpid()}", ignore_errors=True)
     report(results, args)
 
 

@@ -68,7 +68,8 @@ def serve_on_ray(settings: Settings) -> None:
     from .ray_app import APP_NAME, application, http_options
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    init: dict[str, Any] = {"address": settings.ray_address or None,
+    # "local": a new instance, never one found through RAY_ADDRESS or /tmp/ray/ray_current_cluster
+    init: dict[str, Any] = {"address": settings.ray_address or "local",
                             "logging_level": logging.getLevelName(settings.log_level.upper())}
     if local:
         init.update(include_dashboard=False, _node_ip_address="127.0.0.1")

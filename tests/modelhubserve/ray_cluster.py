@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,6 +232,7 @@ def main(out: Path, model: str) -> None:
         time.sleep(1)
         reap()
         report["left_behind"] = [command for _parent, command in processes().values()]
+        shutil.rmtree(temp, ignore_errors=True)
         out.write_text(json.dumps(report))
 
 

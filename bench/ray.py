@@ -121,7 +121,7 @@ def inside(args: argparse.Namespace) -> None:
              / MODELS[args.model])
     folder = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     image = photos.make_photos(REPO / "contrib_src" / "sample_data", folder)["0.3MP"]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "MODELHUB_ACCESS_LOG": "false"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "MODELHUB_ACCESS_LOG": "false", "HOME": str(folder)}
     log = open(folder / "bench.log", "wb")  # noqa: SIM115
     serve = [str(BIN / "modelhub"), "serve", "--model-file", str(model), "--port", str(PORT)]
     results = []

@@ -171,7 +171,8 @@ def serve_status(address: str) -> dict[str, int]:
     code = (f"import json, ray; from ray import serve; ray.init(address={address!r}, logging_level='ERROR'); "
             "s = serve.status().applications['modelhub'].deployments['ModelHub']; "
             "print(json.dumps({str(getattr(k, 'value', k)): v for k, v in s.replica_states.items()}))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "HOME": str(Path(sys.argv[1]).parent / "home")})
     return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
 
 
@@ -179,7 +180,10 @@ def main(out: Path, model: str) -> None:
     logs = out.parent
     temp = Path(f"/tmp/mhray-{os.getpid()}-{int(time.time())}")
     report: dict[str, Any] = {"stopped": {}}
-    ray, env = str(BIN / "ray"), {"RAY_USAGE_STATS_ENABLED": "0", "MODELHUB_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
+    # HOME: Ray keeps an auth token in ~/.ray, which one left by another Ray run would contradict
+    (logs / "home").mkdir(exist_ok=True)
+    ray, env = str(BIN / "ray"), {"RAY_USAGE_STATS_ENABLED": "0", "MODELHUB_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+                                  "HOME": str(logs / "home")}
     started: list[tuple[str, subprocess.Popen[bytes]]] = []
     address = f"127.0.0.1:{HEAD_PORT}"
     try:

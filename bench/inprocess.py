@@ -73,8 +73,9 @@ def stage_times(contrib_dir: Path, model_file: Path, data: bytes, threads: int, 
     return result
 
 
-def _worker(contrib_dir: Path, model_file: Path, data: bytes, threads: int, seconds: float,
-            barrier: Any, results: Any) -> None:
+def _worker(
+    contrib_dir: Path, model_file: Path, data: bytes, threads: int, seconds: float, barrier: Any, results: Any
+) -> None:
     pipeline = Pipeline(contrib_dir, model_file, threads)
     for _ in range(5):
         pipeline.stages(data)
@@ -90,8 +91,9 @@ def _worker(contrib_dir: Path, model_file: Path, data: bytes, threads: int, seco
     results.put((count / (now - start), (time.process_time() - cpu_start) / count))
 
 
-def throughput(contrib_dir: Path, model_file: Path, data: bytes, processes: int, threads: int,
-               seconds: float) -> tuple[float, float]:
+def throughput(
+    contrib_dir: Path, model_file: Path, data: bytes, processes: int, threads: int, seconds: float
+) -> tuple[float, float]:
     """Images per second of ``processes`` processes running the pipeline flat out together, and CPU ms per image."""
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(processes)
@@ -118,8 +120,9 @@ def throughput(contrib_dir: Path, model_file: Path, data: bytes, processes: int,
     return sum(rate for rate, _ in rates), statistics.mean(cpu for _, cpu in rates) * 1000
 
 
-def ceiling(contrib_dir: Path, model_file: Path, data: bytes, cores: int, seconds: float,
-            iterations: int) -> dict[str, Any]:
+def ceiling(
+    contrib_dir: Path, model_file: Path, data: bytes, cores: int, seconds: float, iterations: int
+) -> dict[str, Any]:
     """Throughput for each processes x threads layout of ``cores``, the best one, and its stage times."""
     layouts = sorted({(cores, 1), (1, cores), (1, 1)})
     measured = {f"{p}x{t}": throughput(contrib_dir, model_file, data, p, t, seconds) for p, t in layouts}

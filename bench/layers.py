@@ -52,9 +52,17 @@ def layers(model_file: Path, data: bytes) -> dict[str, Callable[[], object]]:
 
     def wsgi() -> object:
         environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": "/api/predict", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", "HTTP_HOST": "127.0.0.1",
-            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "CONTENT_LENGTH": str(len(body)),
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/predict",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "HTTP_HOST": "127.0.0.1",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "CONTENT_LENGTH": str(len(body)),
             "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}",
         }
         statuses: list[str] = []
@@ -76,9 +84,11 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(bench_run.MODELS), default="int8")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=80)
-    parser.add_argument("--models-dir", type=Path,
-                        default=Path(os.environ.get("MODELHUB_TEST_MODELS_DIR",
-                                                    bench_run.REPO.parent / "shared" / "models")))
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", bench_run.REPO.parent / "shared" / "models")),
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     model_file = args.models_dir / bench_run.MODELS[args.model]

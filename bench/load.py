@@ -29,12 +29,10 @@ def wrk_version() -> str:
 
 def run_wrk(url: str, image: Path, connections: int, seconds: float, server: Any = None) -> dict[str, Any]:
     """One wrk run: requests/s, latency percentiles (ms), errors, and server CPU seconds per request."""
-    command = [wrk_path(), "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
-               "-s", str(LUA_SCRIPT), url]
+    command = [wrk_path(), "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(LUA_SCRIPT), url]
     env = {**os.environ, "BENCH_IMAGE": str(image)}
     cpu_before = server.cpu_seconds() if server else 0.0
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
-                            timeout=seconds + 60)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=seconds + 60)
     cpu_after = server.cpu_seconds() if server else 0.0
     line = next((x for x in result.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
@@ -59,16 +57,26 @@ def run_wrk(url: str, image: Path, connections: int, seconds: float, server: Any
 
 def multipart_body(data: bytes, filename: str, boundary: str) -> bytes:
     """A multipart/form-data body with ``data`` as the field ``file`` (what post.lua sends too)."""
-    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
 
 def post_image(url: str, image: Path, timeout: float = 60.0) -> tuple[int, float, dict[str, Any]]:
     """One multipart POST with the standard library; (status, seconds end to end, parsed body)."""
     boundary = uuid.uuid4().hex
     body = multipart_body(image.read_bytes(), image.name, boundary)
-    request = urllib.request.Request(url + "/api/predict", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    request = urllib.request.Request(
+        url + "/api/predict",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     start = time.perf_counter()
     with urllib.request.urlopen(request, timeout=timeout) as response:
         payload = response.read()

@@ -73,8 +73,9 @@ def main() -> int:
     model = MODELS / MODEL_FILES[args.model]
     folder = Path(tempfile.mkdtemp(prefix="metrics-cost-"))
     image = photos.make_photos(REPO / "contrib_src" / "sample_data", folder)["0.3MP"]
-    servers = {name: server_mod.Server(model, env={"MODELHUB_LOG_LEVEL": "warning", **env})
-               for name, env in configs.items()}
+    servers = {
+        name: server_mod.Server(model, env={"MODELHUB_LOG_LEVEL": "warning", **env}) for name, env in configs.items()
+    }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
     try:
         for running in servers.values():
@@ -88,32 +89,54 @@ def main() -> int:
                 if run["errors"]:
                     raise SystemExit(f"{name}: {run['errors']} errors")
                 results[name].append({"rps": run["requests_per_s"], "cpu_ms": run["server_cpu_ms_per_request"]})
-                print(f"round {round_number + 1} {name:>22}: {run['requests_per_s']:7.1f} req/s  "
-                      f"{run['server_cpu_ms_per_request']:.3f} CPU ms/request", flush=True)
+                print(
+                    f"round {round_number + 1} {name:>22}: {run['requests_per_s']:7.1f} req/s  "
+                    f"{run['server_cpu_ms_per_request']:.3f} CPU ms/request",
+                    flush=True,
+                )
     finally:
         for running in servers.values():
             running.stop()
-    summary = {name: {"median_rps": statistics.median(r["rps"] for r in runs),
-                      "median_cpu_ms": statistics.median(r["cpu_ms"] for r in runs), "runs": runs}
-               for name, runs in results.items()}
+    summary = {
+        name: {
+            "median_rps": statistics.median(r["rps"] for r in runs),
+            "median_cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
+            "runs": runs,
+        }
+        for name, runs in results.items()
+    }
     off = results["metrics off"]
     for name, values in summary.items():  # paired: each round's ratio to "metrics off" in the same round
         runs = results[name]
         values["rps_vs_off"] = statistics.median(r["rps"] / o["rps"] - 1 for r, o in zip(runs, off, strict=True))
         values["cpu_vs_off"] = statistics.median(r["cpu_ms"] / o["cpu_ms"] - 1 for r, o in zip(runs, off, strict=True))
-        print(f"{name:>22}: median {values['median_rps']:.1f} req/s ({values['rps_vs_off']:+.2%} vs off, paired), "
-              f"{values['median_cpu_ms']:.3f} CPU ms/request ({values['cpu_vs_off']:+.2%})")
+        print(
+            f"{name:>22}: median {values['median_rps']:.1f} req/s ({values['rps_vs_off']:+.2%} vs off, paired), "
+            f"{values['median_cpu_ms']:.3f} CPU ms/request ({values['cpu_vs_off']:+.2%})"
+        )
     recording = recording_cpu_us()
     share = recording / 1000 / summary["metrics off"]["median_cpu_ms"]
     print(f"metrics of one predict request: {recording:.1f} CPU us = {share:.2%} of the server's CPU per request")
     cost = -summary["metrics on"]["rps_vs_off"]
-    print(f"metrics cost: {cost:+.2%} of throughput under wrk (noise included), {share:.2%} of CPU measured "
-          f"directly (target < 2%): {'[x]' if share < 0.02 else '[ ]'}")
+    print(
+        f"metrics cost: {cost:+.2%} of throughput under wrk (noise included), {share:.2%} of CPU measured "
+        f"directly (target < 2%): {'[x]' if share < 0.02 else '[ ]'}"
+    )
     out = BENCH_DIR / "results" / "metrics_cost.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"model": model.name, "connections": args.connections, "seconds": args.seconds,
-                               "recording_cpu_us": recording, "recording_share_of_cpu": share,
-                               "summary": summary}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "model": model.name,
+                "connections": args.connections,
+                "seconds": args.seconds,
+                "recording_cpu_us": recording,
+                "recording_share_of_cpu": share,
+                "summary": summary,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -67,29 +67,55 @@ def bodies(photo: Path, model_file: Path) -> dict[str, tuple[bytes, int]]:
     logging.getLogger("modelhub").setLevel(logging.ERROR)  # this process only preprocesses the photo
     data = photo.read_bytes()
     wanted = [{"name": "probabilities", "parameters": {"binary_data": True}}]
-    image = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                         "parameters": {"binary_data_size": len(data) + 4}}], "outputs": wanted}
+    image = {
+        "inputs": [
+            {"name": "image", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": len(data) + 4}}
+        ],
+        "outputs": wanted,
+    }
     plane = build_api(load_settings({"model_file": str(model_file)}, environ={})).plane
     tensor = plane.model.preprocess(decoded_image(data, plane.config, plane.settings))["input"]
-    as_tensor = {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(tensor.shape),
-                             "parameters": {"binary_data_size": tensor.nbytes}}], "outputs": wanted}
-    return {"oip-image": binary_body(image, len(data).to_bytes(4, "little") + data),
-            "oip-tensor": binary_body(as_tensor, tensor.astype("<f4").tobytes())}
+    as_tensor = {
+        "inputs": [
+            {
+                "name": "input",
+                "datatype": "FP32",
+                "shape": list(tensor.shape),
+                "parameters": {"binary_data_size": tensor.nbytes},
+            }
+        ],
+        "outputs": wanted,
+    }
+    return {
+        "oip-image": binary_body(image, len(data).to_bytes(4, "little") + data),
+        "oip-tensor": binary_body(as_tensor, tensor.astype("<f4").tobytes()),
+    }
 
 
 def check(url: str, body: bytes, header_length: int) -> None:
-    request = urllib.request.Request(url + INFER, data=body, method="POST",
-                                     headers={"Inference-Header-Content-Length": str(header_length)})
+    request = urllib.request.Request(
+        url + INFER, data=body, method="POST", headers={"Inference-Header-Content-Length": str(header_length)}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200 and int(response.headers["Inference-Header-Content-Length"]) > 0
 
 
-def run_binary(server: Any, body_file: Path, header_length: int, script: Path, connections: int,
-               seconds: float) -> dict[str, Any]:
+def run_binary(
+    server: Any, body_file: Path, header_length: int, script: Path, connections: int, seconds: float
+) -> dict[str, Any]:
     """One wrk run on the OIP route; the same fields as load.run_wrk."""
     env = {**os.environ, "BENCH_BODY": str(body_file), "BENCH_PATH": INFER, "BENCH_HEADER_LENGTH": str(header_length)}
-    command = [load.wrk_path(), "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script),
-               server.url]
+    command = [
+        load.wrk_path(),
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        server.url,
+    ]
     before = server.cpu_seconds()
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=seconds + 60)
     after = server.cpu_seconds()
@@ -99,9 +125,15 @@ def run_binary(server: Any, body_file: Path, header_length: int, script: Path, c
     raw = json.loads(line.removeprefix("BENCH_JSON "))
     requests = raw["requests"]
     errors = raw["http_errors"] + raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
-    return {"connections": connections, "requests": requests, "requests_per_s": requests / (raw["duration_us"] / 1e6),
-            "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "errors": errors,
-            "server_cpu_ms_per_request": (after - before) / requests * 1000 if requests else None}
+    return {
+        "connections": connections,
+        "requests": requests,
+        "requests_per_s": requests / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "errors": errors,
+        "server_cpu_ms_per_request": (after - before) / requests * 1000 if requests else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         photos.make_photo(REPO / "contrib_src" / "sample_data" / photos.DEFAULT_SOURCE, 0.3072, photo)
         oip = bodies(photo, model_file)
         script = folder / "binary.lua"
-        script.write_text(BINARY_LUA + load.LUA_SCRIPT.read_text().split("function done", 1)[1].join(
-            ["\nfunction done", ""]))
+        script.write_text(
+            BINARY_LUA + load.LUA_SCRIPT.read_text().split("function done", 1)[1].join(["\nfunction done", ""])
+        )
         files = {}
         for name, (body, _length) in oip.items():
             files[name] = folder / f"{name}.bin"
@@ -149,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                     results[route].append(measure(route, args.seconds))
         finally:
             server.stop()
-    print(f"model {args.model}, {args.connections} connections, {args.seconds:g} s per route, {args.rounds} round(s), "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"model {args.model}, {args.connections} connections, {args.seconds:g} s per route, {args.rounds} round(s), "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'route':<12} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU ms/req':>11}")
     cpu = {}
     for route, runs in results.items():
@@ -158,13 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         cpu_ms = sum(run["server_cpu_ms_per_request"] * run["requests"] for run in runs) / requests
         cpu[route] = cpu_ms
         last = runs[-1]
-        print(f"{route:<12} {requests:>9} {sum(r['requests_per_s'] for r in runs) / len(runs):>8.1f} "
-              f"{last['p50_ms']:>8.2f} {last['p99_ms']:>8.2f} {sum(r['errors'] for r in runs):>7} {cpu_ms:>11.2f}")
+        print(
+            f"{route:<12} {requests:>9} {sum(r['requests_per_s'] for r in runs) / len(runs):>8.1f} "
+            f"{last['p50_ms']:>8.2f} {last['p99_ms']:>8.2f} {sum(r['errors'] for r in runs):>7} {cpu_ms:>11.2f}"
+        )
     image_ratio = cpu["oip-image"] / cpu["predict"]
-    print(f"oip-image  / predict CPU per image: {image_ratio:.3f}x "
-          f"[{'x' if image_ratio <= TARGET_IMAGE_RATIO else ' '}] target <= {TARGET_IMAGE_RATIO}x")
-    print(f"oip-tensor / predict CPU per image: {cpu['oip-tensor'] / cpu['predict']:.3f}x "
-          "(no decoding or preprocessing on the server)")
+    print(
+        f"oip-image  / predict CPU per image: {image_ratio:.3f}x "
+        f"[{'x' if image_ratio <= TARGET_IMAGE_RATIO else ' '}] target <= {TARGET_IMAGE_RATIO}x"
+    )
+    print(
+        f"oip-tensor / predict CPU per image: {cpu['oip-tensor'] / cpu['predict']:.3f}x "
+        "(no decoding or preprocessing on the server)"
+    )
     return 0 if all(run["errors"] == 0 for runs in results.values() for run in runs) else 1
 
 

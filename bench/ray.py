@@ -43,8 +43,10 @@ MODELS = {"int8": "mobilenetv2-12-int8.onnx", "float": "mobilenetv2-float-from-i
 BIN = Path(sys.executable).parent
 HEAD_PORT, PORT = 6391, 8090
 # wrk script: GET /v2/health/live, with post.lua's done() report
-GET_LUA = 'wrk.method = "GET"\nwrk.path = "/v2/health/live"\nfunction done' + \
-    (BENCH_DIR / "post.lua").read_text().split("function done", 1)[1]
+GET_LUA = (
+    'wrk.method = "GET"\nwrk.path = "/v2/health/live"\nfunction done'
+    + (BENCH_DIR / "post.lua").read_text().split("function done", 1)[1]
+)
 
 
 def namespace_cpu() -> float:
@@ -98,8 +100,12 @@ def health_wrk(seconds: float) -> dict[str, Any]:
     after = namespace_cpu()
     os.unlink(script.name)
     raw = json.loads(next(x for x in result.stdout.splitlines() if x.startswith("BENCH_JSON ")).split(" ", 1)[1])
-    return {"requests_per_s": raw["requests"] / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1000,
-            "cpu_ms_per_request": (after - before) / raw["requests"] * 1000, "errors": raw["http_errors"]}
+    return {
+        "requests_per_s": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "cpu_ms_per_request": (after - before) / raw["requests"] * 1000,
+        "errors": raw["http_errors"],
+    }
 
 
 def measure(name: str, image: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -111,14 +117,14 @@ def measure(name: str, image: Path, args: argparse.Namespace) -> dict[str, Any]:
     idle = (namespace_cpu() - before) / 4  # CPU seconds per second that the stack spends with no request
     points = [load.run_wrk(url, image, c, args.seconds, Namespace()) for c in args.connections]
     for point in points:  # CPU per request less what the stack spends idle meanwhile
-        point["net_cpu_ms_per_request"] = point["server_cpu_ms_per_request"] - idle * args.seconds / point[
-            "requests"] * 1000
+        point["net_cpu_ms_per_request"] = (
+            point["server_cpu_ms_per_request"] - idle * args.seconds / point["requests"] * 1000
+        )
     return {"name": name, "idle_cpu": idle, "predict": points, "health": health_wrk(args.seconds / 2)}
 
 
 def inside(args: argparse.Namespace) -> None:
-    model = (Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", REPO.parent / "shared" / "models"))
-             / MODELS[args.model])
+    model = Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", REPO.parent / "shared" / "models")) / MODELS[args.model]
     folder = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     image = photos.make_photos(REPO / "contrib_src" / "sample_data", folder)["0.3MP"]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "MODELHUB_ACCESS_LOG": "false", "HOME": str(folder)}
@@ -130,16 +136,42 @@ def inside(args: argparse.Namespace) -> None:
         results.append(measure("server", image, args))
     finally:
         stop(server)
-    head = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                             f"--port={HEAD_PORT}", "--num-cpus=2", "--include-dashboard=false",
-                             f"--temp-dir=/tmp/bench-ray-{os.getpid()}",
-                             "--disable-usage-stats"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    head = subprocess.Popen(
+        [
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--port={HEAD_PORT}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            f"--temp-dir=/tmp/bench-ray-{os.getpid()}",
+            "--disable-usage-stats",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     try:
         time.sleep(5)
         for replicas, cpus in ((1, 2), (2, 1)):
-            driver = subprocess.Popen([*serve, "--engine", "ray", "--ray-address", f"127.0.0.1:{HEAD_PORT}",
-                                       "--replicas", str(replicas), "--replica-cpus", str(cpus)],
-                                      stdout=log, stderr=subprocess.STDOUT, env=env)
+            driver = subprocess.Popen(
+                [
+                    *serve,
+                    "--engine",
+                    "ray",
+                    "--ray-address",
+                    f"127.0.0.1:{HEAD_PORT}",
+                    "--replicas",
+                    str(replicas),
+                    "--replica-cpus",
+                    str(cpus),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
             try:
                 results.append(measure(f"ray {replicas}x{cpus}", image, args))
             finally:
@@ -153,25 +185,32 @@ def inside(args: argparse.Namespace) -> None:
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     base = results[0]
     sys.stdout.write(f"model {args.model}, {args.seconds:g} s per point, load average {os.getloadavg()[0]:.2f}\n")
-    sys.stdout.write("| setup | conn | req/s | x server | p50 ms | p99 ms | CPU ms/req | less idle | errors |\n"
-                     "|---|---|---|---|---|---|---|---|---|\n")
+    sys.stdout.write(
+        "| setup | conn | req/s | x server | p50 ms | p99 ms | CPU ms/req | less idle | errors |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
+    )
     for result in results:
         for point, ref in zip(result["predict"], base["predict"], strict=True):
-            sys.stdout.write(f"| {result['name']} | {point['connections']} | {point['requests_per_s']:.1f} | "
-                             f"{point['requests_per_s'] / ref['requests_per_s']:.2f} | {point['p50_ms']:.1f} | "
-                             f"{point['p99_ms']:.1f} | {point['server_cpu_ms_per_request']:.2f} | "
-                             f"{point['net_cpu_ms_per_request']:.2f} | {point['errors']} |\n")
+            sys.stdout.write(
+                f"| {result['name']} | {point['connections']} | {point['requests_per_s']:.1f} | "
+                f"{point['requests_per_s'] / ref['requests_per_s']:.2f} | {point['p50_ms']:.1f} | "
+                f"{point['p99_ms']:.1f} | {point['server_cpu_ms_per_request']:.2f} | "
+                f"{point['net_cpu_ms_per_request']:.2f} | {point['errors']} |\n"
+            )
     idle = ", ".join(f"{r['name']} {r['idle_cpu']:.3f}" for r in results)
     sys.stdout.write(f"\nidle CPU of the stack (cores): {idle}")
     sys.stdout.write("\nGET /v2/health/live, 1 connection (no model work: the serving path alone)\n")
     for result in results:
         health = result["health"]
-        sys.stdout.write(f"  {result['name']:8s} p50 {health['p50_ms']:.2f} ms, {health['requests_per_s']:.0f} req/s, "
-                         f"CPU {health['cpu_ms_per_request']:.2f} ms/req, errors {health['errors']}\n")
+        sys.stdout.write(
+            f"  {result['name']:8s} p50 {health['p50_ms']:.2f} ms, {health['requests_per_s']:.0f} req/s, "
+            f"CPU {health['cpu_ms_per_request']:.2f} ms/req, errors {health['errors']}\n"
+        )
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ray.json").write_text(json.dumps({"model": args.model, "seconds": args.seconds, "results": results},
-                                             indent=1))
+    (out / "ray.json").write_text(
+        json.dumps({"model": args.model, "seconds": args.seconds, "results": results}, indent=1)
+    )
 
 
 def main() -> None:
@@ -185,9 +224,25 @@ def main() -> None:
     if args.inside:
         inside(args)
         return
-    command = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
-               sys.executable, __file__, "--inside", "--seconds", str(args.seconds),
-               "--connections", ",".join(map(str, args.connections)), "--model", args.model]
+    command = [
+        "unshare",
+        "--net",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        "-c",
+        'ip link set lo up && exec "$0" "$@"',
+        sys.executable,
+        __file__,
+        "--inside",
+        "--seconds",
+        str(args.seconds),
+        "--connections",
+        ",".join(map(str, args.connections)),
+        "--model",
+        args.model,
+    ]
     sys.exit(subprocess.run(command, check=False).returncode)
 
 

@@ -66,8 +66,13 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     versions["wrk"] = load.wrk_version()
-    return {"cores": len(os.sched_getaffinity(0)), "cpu_model": model, "kernel": platform.release(),
-            "load_average_at_start": os.getloadavg(), "versions": versions}
+    return {
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "load_average_at_start": os.getloadavg(),
+        "versions": versions,
+    }
 
 
 def top1_agreement(models: dict[str, Path], images: list[Path]) -> dict[str, Any]:
@@ -96,8 +101,9 @@ def server_threads(env: dict[str, str] | None = None) -> int:
     return int({**os.environ, **(env or {})}.get("MODELHUB_INTRA_OP_THREADS", "1"))
 
 
-def large_overhead(srv: server_mod.Server, model_file: Path, large: Path, repetitions: int,
-                   threads: int) -> dict[str, Any]:
+def large_overhead(
+    srv: server_mod.Server, model_file: Path, large: Path, repetitions: int, threads: int
+) -> dict[str, Any]:
     """What the server adds to the in-process pipeline for the 12 MP photo, both measured now, alternately.
 
     In-process: decode from bytes + preprocessing + onnxruntime + computeOutput + JSON, one image at a
@@ -120,13 +126,26 @@ def large_overhead(srv: server_mod.Server, model_file: Path, large: Path, repeti
     stages = {name: statistics.median(row[i] for row in rows) * 1000 for i, name in enumerate(inprocess.STAGES)}
     stages["total"] = statistics.median(sum(row) for row in rows) * 1000
     server_ms = statistics.median(served)
-    return {"repetitions": repetitions, "intra_op_threads": threads, "inprocess_stages_ms": stages,
-            "inprocess_ms": stages["total"], "server_ms": server_ms, "server_adds_ms": server_ms - stages["total"],
-            "server_p90_ms": statistics.quantiles(served, n=10)[-1] if len(served) > 1 else server_ms}
+    return {
+        "repetitions": repetitions,
+        "intra_op_threads": threads,
+        "inprocess_stages_ms": stages,
+        "inprocess_ms": stages["total"],
+        "server_ms": server_ms,
+        "server_adds_ms": server_ms - stages["total"],
+        "server_p90_ms": statistics.quantiles(served, n=10)[-1] if len(served) > 1 else server_ms,
+    }
 
 
-def serve_and_measure(model_file: Path, photo: Path, large: Path, seconds: float, large_runs: int,
-                      env: dict[str, str] | None = None, large_repetitions: int = 20) -> dict[str, Any]:
+def serve_and_measure(
+    model_file: Path,
+    photo: Path,
+    large: Path,
+    seconds: float,
+    large_runs: int,
+    env: dict[str, str] | None = None,
+    large_repetitions: int = 20,
+) -> dict[str, Any]:
     srv = server_mod.Server(model_file, env=env)
     try:
         startup = srv.wait_ready()
@@ -143,9 +162,17 @@ def serve_and_measure(model_file: Path, photo: Path, large: Path, seconds: float
             times.append(elapsed * 1000)
         overhead = large_overhead(srv, model_file, large, large_repetitions, server_threads(env))
         end_to_end = {"0.3MP": statistics.median(times), "12MP": overhead["server_ms"]}
-        return {"command": srv.command, "env": env or {}, "startup": startup, "memory_after_ready": memory_ready,
-                "memory_after_load": memory_loaded, "levels": levels, "end_to_end_ms": end_to_end,
-                "large_overhead": overhead, "workers": len(srv.workers())}
+        return {
+            "command": srv.command,
+            "env": env or {},
+            "startup": startup,
+            "memory_after_ready": memory_ready,
+            "memory_after_load": memory_loaded,
+            "levels": levels,
+            "end_to_end_ms": end_to_end,
+            "large_overhead": overhead,
+            "workers": len(srv.workers()),
+        }
     finally:
         srv.stop()
 
@@ -181,54 +208,74 @@ def evaluate(ceiling: dict[str, Any], served: dict[str, Any]) -> dict[str, Any]:
 
 def print_report(report: dict[str, Any]) -> None:
     m = report["machine"]
-    print(f"\nmachine: {m['cores']} cores, {m['cpu_model']}; onnxruntime {m['versions']['onnxruntime']}, "
-          f"{m['versions']['wrk']}; load average at start {m['load_average_at_start'][0]:.2f}, at end "
-          f"{m['load_average_at_end'][0]:.2f} (other work on the machine skews every number)")
+    print(
+        f"\nmachine: {m['cores']} cores, {m['cpu_model']}; onnxruntime {m['versions']['onnxruntime']}, "
+        f"{m['versions']['wrk']}; load average at start {m['load_average_at_start'][0]:.2f}, at end "
+        f"{m['load_average_at_end'][0]:.2f} (other work on the machine skews every number)"
+    )
     for name, result in report["models"].items():
         c = result["ceiling"]
         s = c["stages_ms"]
         print(f"\n== {name}: {result['file']} (sha256 {result['sha256'][:12]}...)")
         layouts = ", ".join(f"{k} {v:.1f}/s" for k, v in c["layouts_images_per_s"].items())
-        print(f"in-process ceiling: {c['images_per_s']:.1f} images/s (best {c['best_layout']}; "
-              f"processes x threads: {layouts}; best layout again after the server: "
-              f"{c['images_per_s_after_server']:.1f}/s); CPU {c['cpu_ms_per_image']:.2f} ms per image")
-        print(f"  per image (ms): decode {s['decode']:.2f}  preprocess {s['preprocess']:.2f}  "
-              f"inference {s['inference']:.2f}  postprocess+JSON {s['postprocess_json']:.2f}  "
-              f"total {s['total']:.2f}")
+        print(
+            f"in-process ceiling: {c['images_per_s']:.1f} images/s (best {c['best_layout']}; "
+            f"processes x threads: {layouts}; best layout again after the server: "
+            f"{c['images_per_s_after_server']:.1f}/s); CPU {c['cpu_ms_per_image']:.2f} ms per image"
+        )
+        print(
+            f"  per image (ms): decode {s['decode']:.2f}  preprocess {s['preprocess']:.2f}  "
+            f"inference {s['inference']:.2f}  postprocess+JSON {s['postprocess_json']:.2f}  "
+            f"total {s['total']:.2f}"
+        )
         served = result["server"]
         st = served["startup"]
         mem = served["memory_after_load"]
-        print(f"server: {served['workers']} workers; ready {st['first_ready_s']:.2f} s (all workers "
-              f"{st['all_workers_ready_s']:.2f} s); RSS master {mem['master_rss_mb']:.0f} MB, workers "
-              + ", ".join(f"{x:.0f}" for x in mem["worker_rss_mb"]) + " MB (PSS "
-              + ", ".join(f"{x:.0f}" for x in mem["worker_pss_mb"] if x is not None) + " MB)")
+        print(
+            f"server: {served['workers']} workers; ready {st['first_ready_s']:.2f} s (all workers "
+            f"{st['all_workers_ready_s']:.2f} s); RSS master {mem['master_rss_mb']:.0f} MB, workers "
+            + ", ".join(f"{x:.0f}" for x in mem["worker_rss_mb"])
+            + " MB (PSS "
+            + ", ".join(f"{x:.0f}" for x in mem["worker_pss_mb"] if x is not None)
+            + " MB)"
+        )
         print(f"  {'conn':>4} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu ms/req':>10}")
         for level in served["levels"]:
-            print(f"  {level['connections']:>4} {level['requests_per_s']:>8.1f} {level['p50_ms']:>8.2f} "
-                  f"{level['p90_ms']:>8.2f} {level['p99_ms']:>8.2f} {level['errors']:>7} "
-                  f"{level['server_cpu_ms_per_request']:>10.2f}")
+            print(
+                f"  {level['connections']:>4} {level['requests_per_s']:>8.1f} {level['p50_ms']:>8.2f} "
+                f"{level['p90_ms']:>8.2f} {level['p99_ms']:>8.2f} {level['errors']:>7} "
+                f"{level['server_cpu_ms_per_request']:>10.2f}"
+            )
         e2e = served["end_to_end_ms"]
         print(f"  end to end (1 client, median): 0.3 MP {e2e['0.3MP']:.1f} ms, 12 MP {e2e['12MP']:.1f} ms")
         big = served["large_overhead"]
         ls = big["inprocess_stages_ms"]
-        print(f"  12 MP in-process, same run ({big['repetitions']} alternated with the server's, "
-              f"{big['intra_op_threads']} thread): decode {ls['decode']:.1f}  preprocess {ls['preprocess']:.1f}  "
-              f"inference {ls['inference']:.1f}  postprocess+JSON {ls['postprocess_json']:.1f}  total "
-              f"{ls['total']:.1f} ms; server {big['server_ms']:.1f} ms (p90 {big['server_p90_ms']:.1f})")
-        print(f"  12 MP: server adds {big['server_adds_ms']:.1f} ms over the in-process pipeline "
-              f"(target <= ~{TARGET_LARGE_OVERHEAD_MS:g} ms)")
+        print(
+            f"  12 MP in-process, same run ({big['repetitions']} alternated with the server's, "
+            f"{big['intra_op_threads']} thread): decode {ls['decode']:.1f}  preprocess {ls['preprocess']:.1f}  "
+            f"inference {ls['inference']:.1f}  postprocess+JSON {ls['postprocess_json']:.1f}  total "
+            f"{ls['total']:.1f} ms; server {big['server_ms']:.1f} ms (p90 {big['server_p90_ms']:.1f})"
+        )
+        print(
+            f"  12 MP: server adds {big['server_adds_ms']:.1f} ms over the in-process pipeline "
+            f"(target <= ~{TARGET_LARGE_OVERHEAD_MS:g} ms)"
+        )
         r = result["targets"]
-        print(f"targets: throughput {r['throughput_vs_ceiling']:.0%} of ceiling (at {r['best_connections']} "
-              f"connections); 1-client p50 - in-process = {r['latency_1_client_minus_inprocess_ms']:+.2f} ms; "
-              f"errors {r['errors_total']}; max worker RSS {r['max_worker_rss_mb']:.0f} MB; ready "
-              f"{r['ready_s']:.2f} s; 12 MP / 0.3 MP = {r['large_vs_small']:.2f}x; server CPU per request / "
-              f"in-process CPU per image = {r['server_cpu_vs_inprocess_cpu']:.2f}")
+        print(
+            f"targets: throughput {r['throughput_vs_ceiling']:.0%} of ceiling (at {r['best_connections']} "
+            f"connections); 1-client p50 - in-process = {r['latency_1_client_minus_inprocess_ms']:+.2f} ms; "
+            f"errors {r['errors_total']}; max worker RSS {r['max_worker_rss_mb']:.0f} MB; ready "
+            f"{r['ready_s']:.2f} s; 12 MP / 0.3 MP = {r['large_vs_small']:.2f}x; server CPU per request / "
+            f"in-process CPU per image = {r['server_cpu_vs_inprocess_cpu']:.2f}"
+        )
         for label, ok in r["met"].items():
             print(f"  [{'x' if ok else ' '}] {label}")
     agreement = report.get("agreement", {})
     if "int8_vs_float_top1_agreement" in agreement:
-        print(f"\nint8 vs float top-1 agreement: {agreement['int8_vs_float_top1_agreement']:.0%} "
-              f"on {len(agreement['images'])} photos")
+        print(
+            f"\nint8 vs float top-1 agreement: {agreement['int8_vs_float_top1_agreement']:.0%} "
+            f"on {len(agreement['images'])} photos"
+        )
     print(f"\nwritten {report['output']} in {report['duration_s']:.0f} s")
 
 
@@ -236,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="int8 only, shorter measurements")
     parser.add_argument("--models", default=None, help="comma list of int8,float (default: both; --quick: int8)")
-    parser.add_argument("--models-dir", type=Path,
-                        default=Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", REPO.parent / "shared" / "models")))
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", REPO.parent / "shared" / "models")),
+    )
     parser.add_argument("--seconds", type=float, default=None, help="seconds per wrk level (default 8, quick 3)")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "latest.json")
     args = parser.parse_args(argv)
@@ -252,8 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in model_files.values():
         if not path.is_file():
             raise SystemExit(f"model file missing: {path} (set --models-dir or MODELHUB_TEST_MODELS_DIR)")
-    report: dict[str, Any] = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "quick": args.quick,
-                              "machine": machine(), "models": {}}
+    report: dict[str, Any] = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "quick": args.quick,
+        "machine": machine(),
+        "models": {},
+    }
     cores = report["machine"]["cores"]
     with tempfile.TemporaryDirectory(prefix="modelhub-bench-") as folder:
         made = photos.make_photos(CONTRIB / "sample_data", Path(folder))
@@ -271,8 +325,13 @@ def main(argv: list[str] | None = None) -> int:
             ceiling["images_per_s_before_server"] = ceiling["images_per_s"]
             ceiling["images_per_s_after_server"] = again[0]
             ceiling["images_per_s"] = max(ceiling["images_per_s"], again[0])
-            report["models"][name] = {"file": path.name, "sha256": sha256(path), "ceiling": ceiling,
-                                      "server": served, "targets": evaluate(ceiling, served)}
+            report["models"][name] = {
+                "file": path.name,
+                "sha256": sha256(path),
+                "ceiling": ceiling,
+                "server": served,
+                "targets": evaluate(ceiling, served),
+            }
         samples = sorted(p for p in (CONTRIB / "sample_data").iterdir() if p.suffix.lower() in (".jpg", ".png"))
         report["agreement"] = top1_agreement(model_files, samples + [photo, large])
     report["duration_s"] = time.perf_counter() - started

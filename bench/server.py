@@ -79,8 +79,17 @@ class Server:
     def __init__(self, model_file: Path, env: dict[str, str] | None = None, extra: list[str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [*modelhub_command(), "serve", "--model-file", str(model_file),
-                        "--host", "127.0.0.1", "--port", str(self.port), *(extra or [])]
+        self.command = [
+            *modelhub_command(),
+            "serve",
+            "--model-file",
+            str(model_file),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            *(extra or []),
+        ]
         self._log = tempfile.TemporaryFile()
         environment = {**os.environ, **(env or {})}
         self.started = time.perf_counter()
@@ -136,8 +145,12 @@ class Server:
 
     def memory(self) -> dict[str, Any]:
         workers = self.workers()
-        return {"master_rss_mb": rss_mb(self.process.pid), "worker_rss_mb": [rss_mb(pid) for pid in workers],
-                "master_pss_mb": pss_mb(self.process.pid), "worker_pss_mb": [pss_mb(pid) for pid in workers]}
+        return {
+            "master_rss_mb": rss_mb(self.process.pid),
+            "worker_rss_mb": [rss_mb(pid) for pid in workers],
+            "master_pss_mb": pss_mb(self.process.pid),
+            "worker_pss_mb": [pss_mb(pid) for pid in workers],
+        }
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -41,8 +41,13 @@ _T = Image.Transpose
 
 #: EXIF orientation -> the transpose that makes the image upright (as ``ImageOps.exif_transpose``).
 _EXIF_TRANSPOSE: dict[int, Image.Transpose] = {
-    2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
-    6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90,
+    2: _T.FLIP_LEFT_RIGHT,
+    3: _T.ROTATE_180,
+    4: _T.FLIP_TOP_BOTTOM,
+    5: _T.TRANSPOSE,
+    6: _T.ROTATE_270,
+    7: _T.TRANSVERSE,
+    8: _T.ROTATE_90,
 }
 
 
@@ -116,8 +121,9 @@ def exif_transpose_method(img: Image.Image) -> Image.Transpose | None:
     return _EXIF_TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
 
 
-def source_box(box: tuple[int, int, int, int], size: tuple[int, int],
-               method: Image.Transpose | None) -> tuple[int, int, int, int]:
+def source_box(
+    box: tuple[int, int, int, int], size: tuple[int, int], method: Image.Transpose | None
+) -> tuple[int, int, int, int]:
     """The box of the stored image (of ``size``) that ``method`` turns into ``box`` of the upright image."""
     a, b, c, d = box
     w, h = size
@@ -145,8 +151,9 @@ def _horizontal(img: Image.Image, width: int) -> Image.Image:
     return img if img.width == width else img.resize((width, img.height), Image.Resampling.BILINEAR)
 
 
-def _resize_in_strips(img: Image.Image, method: Image.Transpose | None, size: tuple[int, int],
-                      target: tuple[int, int], grey: bool) -> Image.Image:
+def _resize_in_strips(
+    img: Image.Image, method: Image.Transpose | None, size: tuple[int, int], target: tuple[int, int], grey: bool
+) -> Image.Image:
     """``resize_shorter_side`` of the upright, converted image, converting one strip of rows at a time.
 
     The horizontal pass works row by row, so it is run on each strip; the vertical one on the
@@ -166,8 +173,9 @@ def _resize_in_strips(img: Image.Image, method: Image.Transpose | None, size: tu
     return wide if wide.height == target[1] else wide.resize(target, Image.Resampling.BILINEAR)
 
 
-def _crop_from_region(img: Image.Image, method: Image.Transpose | None, size: tuple[int, int],
-                      target: tuple[int, int], grey: bool) -> Image.Image:
+def _crop_from_region(
+    img: Image.Image, method: Image.Transpose | None, size: tuple[int, int], target: tuple[int, int], grey: bool
+) -> Image.Image:
     """The centre crop of the image resized to ``target``, resized from the source region it covers."""
     width, height = size
     left, top, right, bottom = crop_box(*target, CROP_SIZE)

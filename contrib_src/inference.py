@@ -44,8 +44,10 @@ class Model(ModelBase, BatchModel):
         self._logits = logits.name
         classes = logits.shape[-1] if logits.shape else -1
         if classes > 0 and classes != len(self._labels):
-            raise ConfigError(f"{self._session.path.name} returns {classes} scores "
-                              f"but model/labels.json has {len(self._labels)} labels")
+            raise ConfigError(
+                f"{self._session.path.name} returns {classes} scores "
+                f"but model/labels.json has {len(self._labels)} labels"
+            )
         self._metadata = self._session.metadata(MAX_BATCH_SIZE)
 
     @property

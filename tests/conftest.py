@@ -57,8 +57,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start ``modelhub serve`` (the production command) on a free 127.0.0.1 port; stopped at teardown."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, wait: bool = True,
-              command: list[str] | None = None) -> ServerProcess:
+    def start(
+        *args: str, env: dict[str, str] | None = None, wait: bool = True, command: list[str] | None = None
+    ) -> ServerProcess:
         port = free_port()
         log_path = tmp_path / f"server-{port}.log"
         full_env = {**os.environ, **(env or {})}
@@ -66,8 +67,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         cmd = command or [modelhub_command(), "serve"]
         cmd = [*cmd, "--host", "127.0.0.1", "--port", str(port), *args]
         with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env,
-                                       cwd=tmp_path, start_new_session=True)
+            process = subprocess.Popen(
+                cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env, cwd=tmp_path, start_new_session=True
+            )
         server = ServerProcess(process, port, log_path)
         started.append(server)
         if wait:
@@ -84,12 +86,18 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 # -- fake contributor packages ---------------------------------------------------------
 
+
 @pytest.fixture
 def fake_package(tmp_path: Path) -> Callable[..., Path]:
     """Build a fake contributor package (legacy style by default) in ``tmp_path``."""
 
-    def build(name: str = "fake_contrib", inference: str = FAKE_INFERENCE, config: dict[str, Any] | None = None,
-              processing: str = FAKE_PROCESSING, samples: bool = True) -> Path:
+    def build(
+        name: str = "fake_contrib",
+        inference: str = FAKE_INFERENCE,
+        config: dict[str, Any] | None = None,
+        processing: str = FAKE_PROCESSING,
+        samples: bool = True,
+    ) -> Path:
         root = tmp_path / name
         (root / "model").mkdir(parents=True)
         (root / "license").mkdir()
@@ -112,8 +120,9 @@ def fake_package(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def png_bytes() -> Callable[..., bytes]:
-    def make(size: tuple[int, int] = (64, 48), mode: str = "RGB", color: Any = (120, 30, 200), fmt: str = "PNG",
-             **save: Any) -> bytes:
+    def make(
+        size: tuple[int, int] = (64, 48), mode: str = "RGB", color: Any = (120, 30, 200), fmt: str = "PNG", **save: Any
+    ) -> bytes:
         import io
 
         from PIL import Image

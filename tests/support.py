@@ -97,9 +97,13 @@ FAKE_CONFIG: dict[str, Any] = {
     "model": {
         "description": "A fake model for engine tests",
         "io": {
-            "input": {"format": ["image/png", "image/jpeg"],
-                      "single": {"format": ["image/png", "image/jpeg"],
-                                 "dim_limits": [{"min": 1, "max": 4}, {"min": 8}, {"min": 8}]}},
+            "input": {
+                "format": ["image/png", "image/jpeg"],
+                "single": {
+                    "format": ["image/png", "image/jpeg"],
+                    "dim_limits": [{"min": 1, "max": 4}, {"min": 8}, {"min": 8}],
+                },
+            },
             "output": [{"name": "probabilities", "type": "label_list", "description": "fake classes"}],
         },
     },
@@ -126,7 +130,7 @@ class Model(ModelBase):
         return self._processor.computeOutput((array.mean(axis=(0, 2, 3)), self._labels))
 '''
 
-FAKE_PROCESSING = '''
+FAKE_PROCESSING = """
 import numpy as np
 from modelhublib.processor import ImageProcessorBase
 
@@ -139,4 +143,4 @@ class FakeProcessor(ImageProcessorBase):
         means, labels = inferenceResults
         total = float(means.sum()) or 1.0
         return [{"label": label, "probability": float(m) / total} for label, m in zip(labels, means)]
-'''
+"""

@@ -39,8 +39,11 @@ def strict(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     closed = {key: strict(value) for key, value in schema.items()}
-    if "properties" in schema and "additionalProperties" not in schema \
-            and not schema.get("x-kubernetes-preserve-unknown-fields"):
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
         closed["additionalProperties"] = False
     return closed
 
@@ -52,10 +55,12 @@ def crd_schema(group: str, kind: str, version: str) -> dict[str, Any]:
     served = {entry["name"]: entry for entry in crd["spec"]["versions"] if entry["served"]}
     assert version in served, f"{kind} {group}/{version} is not served by the pinned CRD ({sorted(served)})"
     schema = strict(served[version]["schema"]["openAPIV3Schema"])
-    schema["properties"]["metadata"] = {"type": "object", "required": ["name"],
-                                        "properties": {"name": {"type": "string"}, "labels": {"type": "object"},
-                                                       "annotations": {"type": "object"}},
-                                        "additionalProperties": False}
+    schema["properties"]["metadata"] = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string"}, "labels": {"type": "object"}, "annotations": {"type": "object"}},
+        "additionalProperties": False,
+    }
     return schema
 
 
@@ -84,11 +89,14 @@ def test_manifests_match_the_crd_schemas(path: Path) -> None:
         assert errors_of(document) == [], document["kind"]
 
 
-@pytest.mark.parametrize(("path", "kind", "where"), [
-    (RAYSERVICE, "RayService", ("spec", "rayClusterConfig", "headGroupSpec")),
-    (KSERVE, "InferenceService", ("spec", "predictor", "model")),
-    (KSERVE, "ServingRuntime", ("spec",)),
-])
+@pytest.mark.parametrize(
+    ("path", "kind", "where"),
+    [
+        (RAYSERVICE, "RayService", ("spec", "rayClusterConfig", "headGroupSpec")),
+        (KSERVE, "InferenceService", ("spec", "predictor", "model")),
+        (KSERVE, "ServingRuntime", ("spec",)),
+    ],
+)
 def test_the_validation_refuses_a_misspelt_field(path: Path, kind: str, where: tuple[str, ...]) -> None:
     document = copy.deepcopy(next(d for d in documents(path) if d["kind"] == kind))
     node = document
@@ -115,15 +123,16 @@ def test_rayservice_deploys_the_serve_config_application() -> None:
     assert _serve_app(in_cluster) == _serve_app(yaml.safe_load(SERVE_CONFIG.read_text()))
     assert in_cluster["http_options"]["host"] == "0.0.0.0" and in_cluster["proxy_location"] == "EveryNode"
     cluster = service["spec"]["rayClusterConfig"]
-    ray_pin = re.search(r'ray\[serve\]==([0-9.]+)', (DEPLOY / "ray" / "Dockerfile").read_text())
+    ray_pin = re.search(r"ray\[serve\]==([0-9.]+)", (DEPLOY / "ray" / "Dockerfile").read_text())
     assert ray_pin is not None and cluster["rayVersion"] == ray_pin.group(1)
     worker_cpus = {group["rayStartParams"]["num-cpus"] for group in cluster["workerGroupSpecs"]}
     assert worker_cpus == {str(_serve_app(in_cluster)["args"]["replica_cpus"])}
 
 
 def test_kserve_runtime_serves_the_open_inference_protocol_of_the_image() -> None:
-    runtime, service = (next(d for d in documents(KSERVE) if d["kind"] == kind)
-                        for kind in ("ServingRuntime", "InferenceService"))
+    runtime, service = (
+        next(d for d in documents(KSERVE) if d["kind"] == kind) for kind in ("ServingRuntime", "InferenceService")
+    )
     assert service["spec"]["predictor"]["model"]["runtime"] == runtime["metadata"]["name"]
     assert service["metadata"]["name"] == "mobilenet"  # /v2/models/<service name>/...: the model's OIP name
     assert "v2" in runtime["spec"]["protocolVersions"]
@@ -136,11 +145,16 @@ def test_kserve_runtime_serves_the_open_inference_protocol_of_the_image() -> Non
     assert image_tag is not None and container["image"] == image_tag.group(1)
 
 
-@pytest.mark.parametrize("text", [SERVE_CONFIG.read_text(), yaml.safe_load(RAYSERVICE.read_text())["spec"][
-    "serveConfigV2"]], ids=["serve-config", "rayservice"])
+@pytest.mark.parametrize(
+    "text",
+    [SERVE_CONFIG.read_text(), yaml.safe_load(RAYSERVICE.read_text())["spec"]["serveConfigV2"]],
+    ids=["serve-config", "rayservice"],
+)
 def test_serve_configs_match_ray_serve_schema(text: str) -> None:
     schema = pytest.importorskip("ray.serve.schema", reason="Ray Serve is not installed")
-    config = schema.ServeDeploySchema.model_validate(yaml.safe_load(text)) \
-        if hasattr(schema.ServeDeploySchema, "model_validate") else schema.ServeDeploySchema.parse_obj(
-            yaml.safe_load(text))
+    config = (
+        schema.ServeDeploySchema.model_validate(yaml.safe_load(text))
+        if hasattr(schema.ServeDeploySchema, "model_validate")
+        else schema.ServeDeploySchema.parse_obj(yaml.safe_load(text))
+    )
     assert [app.import_path for app in config.applications] == ["modelhubserve.ray_app:build"]

@@ -83,8 +83,11 @@ def test_installs_pinned_requirements_then_the_project_without_cache() -> None:
     runs = args_of("RUN")
     assert any(re.search(r"pip install --no-cache-dir -r framework/requirements\.txt", a) for a in runs)
     assert any(re.search(r"pip install --no-cache-dir --no-deps \.(\s|$)", a) for a in runs)
-    pins = [line for line in (REPO_ROOT / "framework" / "requirements.txt").read_text().splitlines()
-            if line and not line.startswith("#")]
+    pins = [
+        line
+        for line in (REPO_ROOT / "framework" / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert pins and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line) for line in pins), pins
     names = {line.split("==")[0].lower() for line in pins}
     assert {"onnxruntime", "numpy", "pillow", "flask", "h11"} <= names

@@ -35,16 +35,27 @@ def test_image_command_serves_predictions(start_server, int8_model: Path) -> Non
         index = args.index(flag)
         del args[index : index + 2]
     env = {key: value for key, value in image_env.items() if key.startswith(("MODELHUB_", "PYTHON"))}
-    env.update(MODELHUB_ROOT=str(REPO_ROOT), MODELHUB_MODEL_FILE=str(int8_model),
-               MODELHUB_MODEL_SHA256=sha256_of(int8_model))
+    env.update(
+        MODELHUB_ROOT=str(REPO_ROOT), MODELHUB_MODEL_FILE=str(int8_model), MODELHUB_MODEL_SHA256=sha256_of(int8_model)
+    )
     env.pop("MODELHUB_HOST"), env.pop("MODELHUB_PORT")
     server = start_server(*args, env=env, command=[modelhub_command(), "serve"])
     photo = (REPO_ROOT / "contrib_src" / "sample_data" / "cat_chelsea.png").read_bytes()
     boundary = "modelhubtestboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cat.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(f"{server.url}/api/predict?top=3", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cat.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{server.url}/api/predict?top=3",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200 and response.headers["Content-Type"] == "application/json"
         result = json.load(response)

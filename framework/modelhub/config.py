@@ -109,14 +109,22 @@ def parse_config(raw: Any, path: Path) -> ModelConfig:
     if isinstance(single_raw, dict):
         where = "model.io.input.single"
         formats = _formats(single_raw.get("format"), path, f"{where}.format") or top_formats
-        limits = _limits(single_raw.get("dim_limits"), path, f"{where}.dim_limits") if "dim_limits" in single_raw \
+        limits = (
+            _limits(single_raw.get("dim_limits"), path, f"{where}.dim_limits")
+            if "dim_limits" in single_raw
             else top_limits
+        )
         single = InputSpec(SINGLE, formats, limits)
     named = {
-        key: InputSpec(key, _formats(value.get("format"), path, f"model.io.input.{key}.format") or single.formats,
-                       _limits(value.get("dim_limits"), path, f"model.io.input.{key}.dim_limits")
-                       if "dim_limits" in value else single.dim_limits)
-        for key, value in io_input.items() if key not in _INPUT_META_KEYS and isinstance(value, dict)
+        key: InputSpec(
+            key,
+            _formats(value.get("format"), path, f"model.io.input.{key}.format") or single.formats,
+            _limits(value.get("dim_limits"), path, f"model.io.input.{key}.dim_limits")
+            if "dim_limits" in value
+            else single.dim_limits,
+        )
+        for key, value in io_input.items()
+        if key not in _INPUT_META_KEYS and isinstance(value, dict)
     }
     specs = tuple(_output(entry, path, index) for index, entry in enumerate(outputs))
     names = [spec.name for spec in specs]

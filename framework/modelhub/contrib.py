@@ -77,8 +77,9 @@ def _import_inference(contrib_dir: Path) -> Any:
     return module
 
 
-def load_model(contrib_dir: Path | str, *, model_file: Path | str | None = None, settings: Any = None,
-               class_name: str = "Model") -> Any:
+def load_model(
+    contrib_dir: Path | str, *, model_file: Path | str | None = None, settings: Any = None, class_name: str = "Model"
+) -> Any:
     """Import the package's ``inference.<class_name>`` and build it.
 
     Keyword arguments the class accepts (``model_file``, ``settings``) are passed; a

@@ -37,8 +37,9 @@ FAILED = "the model failed to process this input; the server log has the details
 class DataPlane:
     """One loaded model: its description, its inference slot and its pipeline."""
 
-    def __init__(self, model: Any, package_dir: Path, config: ModelConfig, settings: Settings,
-                 source: ModelSource | None = None) -> None:
+    def __init__(
+        self, model: Any, package_dir: Path, config: ModelConfig, settings: Settings, source: ModelSource | None = None
+    ) -> None:
         self.model = model
         self.package_dir = Path(package_dir).resolve()
         self.config = config
@@ -95,8 +96,9 @@ class DataPlane:
         joined = {name: np.concatenate([part.raw[name] for part in parts]) for name in parts[0].raw}
         return Prediction([item for part in parts for item in part.outputs], timings, joined)
 
-    def infer_tensors(self, tensors: Mapping[str, np.ndarray], *, deadline: Deadline | None = None,
-                      raw: bool = True) -> Prediction:
+    def infer_tensors(
+        self, tensors: Mapping[str, np.ndarray], *, deadline: Deadline | None = None, raw: bool = True
+    ) -> Prediction:
         """Predict on the model's own (already preprocessed) input tensors ``[N, ...]``."""
         metadata = self.metadata()
         if metadata is None:

@@ -28,8 +28,13 @@ def load(settings: Settings) -> DataPlane:
     loaded = time.perf_counter()
     plane.warm_up()
     plane.load_seconds, plane.warmup_seconds = loaded - started, time.perf_counter() - loaded
-    log.info("model %s (%s, %s) ready in %.2f s", source.file, source.variant or "unknown variant",
-             "verified" if source.verified else "UNVERIFIED", time.perf_counter() - started)
+    log.info(
+        "model %s (%s, %s) ready in %.2f s",
+        source.file,
+        source.variant or "unknown variant",
+        "verified" if source.verified else "UNVERIFIED",
+        time.perf_counter() - started,
+    )
     return plane
 
 

@@ -117,8 +117,9 @@ def _refuse_non_image(head: bytes, spec: InputSpec) -> None:
         return  # the contributor's loaders decide
     detected = guess_non_image(head)
     what = f"a {detected} file" if detected else "not an image Pillow can read"
-    raise UnsupportedMediaType(f"unsupported file type: the upload is {what}; this model accepts "
-                               f"{', '.join(spec.formats)}")
+    raise UnsupportedMediaType(
+        f"unsupported file type: the upload is {what}; this model accepts {', '.join(spec.formats)}"
+    )
 
 
 def check_header(header: ImageHeader, spec: InputSpec, *, max_pixels: int) -> None:
@@ -154,8 +155,9 @@ def decode(data: bytes, spec: InputSpec, *, max_pixels: int) -> Image.Image:
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise InvalidInput(f"the image could not be decoded ({image.format or 'unknown'} data is "
-                           f"truncated or corrupt)") from error
+        raise InvalidInput(
+            f"the image could not be decoded ({image.format or 'unknown'} data is truncated or corrupt)"
+        ) from error
     if layout is not None:
         jpeg.check_not_short(data, layout, image)
     return image

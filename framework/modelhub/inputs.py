@@ -105,8 +105,9 @@ def existing_file(source: str | os.PathLike[str]) -> Path:
     return path.resolve()
 
 
-def _prepare_single(data: bytes, config: ModelConfig, settings: Settings, in_memory: bool, scratch: Scratch,
-                    input_id: str | None = None) -> Any:
+def _prepare_single(
+    data: bytes, config: ModelConfig, settings: Settings, in_memory: bool, scratch: Scratch, input_id: str | None = None
+) -> Any:
     header = check_input(data, config.input(input_id), max_pixels=settings.max_image_pixels)
     if in_memory and input_id is None:
         return data
@@ -126,11 +127,13 @@ def _parse_json(data: bytes) -> dict[str, Any]:
     return parsed
 
 
-def _prepare_multi(request: dict[str, Any], config: ModelConfig, settings: Settings,
-                   scratch: Scratch) -> dict[str, Any]:
+def _prepare_multi(
+    request: dict[str, Any], config: ModelConfig, settings: Settings, scratch: Scratch
+) -> dict[str, Any]:
     if not config.multi_input:
-        raise UnsupportedMediaType(f"this model takes a single image ({', '.join(config.single.formats)}), "
-                                   f"not a multi-input JSON")
+        raise UnsupportedMediaType(
+            f"this model takes a single image ({', '.join(config.single.formats)}), not a multi-input JSON"
+        )
     expected = set(config.named)
     given = {key for key in request if key not in META_KEYS}
     if given - expected or expected - given:
@@ -159,8 +162,10 @@ def _prepare_multi(request: dict[str, Any], config: ModelConfig, settings: Setti
 
 def _read_local(location: str, settings: Settings, input_id: str) -> bytes:
     if settings.data_dir is None:
-        raise Forbidden(f"input {input_id!r}: local files are not accepted by this server "
-                        f"(set MODELHUB_DATA_DIR to a folder whose files may be used)")
+        raise Forbidden(
+            f"input {input_id!r}: local files are not accepted by this server "
+            f"(set MODELHUB_DATA_DIR to a folder whose files may be used)"
+        )
     if "\x00" in location:
         raise BadRequest(f"input {input_id!r}: invalid file name")
     root = settings.data_dir.resolve()

@@ -134,8 +134,9 @@ def walk(data: bytes, *, max_scans: int = MAX_JPEG_SCANS) -> JpegLayout:
         code, pos = data[found.end() - 1], found.end()
         markers += 1
         if markers > MAX_JPEG_MARKERS:
-            raise ImageTooComplex(f"the JPEG holds more than {MAX_JPEG_MARKERS} segments; "
-                                  f"refused as too much work to decode")
+            raise ImageTooComplex(
+                f"the JPEG holds more than {MAX_JPEG_MARKERS} segments; refused as too much work to decode"
+            )
         if code == _EOI:
             return layout(found.start())
         if code in _NO_LENGTH:
@@ -156,8 +157,10 @@ def walk(data: bytes, *, max_scans: int = MAX_JPEG_SCANS) -> JpegLayout:
             continue
         scans += 1
         if scans > max_scans:
-            raise ImageTooComplex(f"the JPEG holds more than {max_scans} scans (progressive passes, each "
-                                  f"decoded over the whole image); refused as too much work to decode")
+            raise ImageTooComplex(
+                f"the JPEG holds more than {max_scans} scans (progressive passes, each "
+                f"decoded over the whole image); refused as too much work to decode"
+            )
         scan_end = _SCAN_END.search(data, pos)
         if scan_end is None:
             return layout(None)
@@ -171,14 +174,17 @@ def check_complete(data: bytes, pixels: int = 0) -> JpegLayout:
     """:func:`walk` with the scan limit of an image of ``pixels``; a 400 when the data stops before its end."""
     layout = walk(data, max_scans=scan_limit(pixels))
     if layout.end is None or layout.scans == 0:
-        raise InvalidInput("the image could not be decoded (JPEG data is truncated or corrupt): "
-                           "it ends before its end-of-image marker")
+        raise InvalidInput(
+            "the image could not be decoded (JPEG data is truncated or corrupt): it ends before its end-of-image marker"
+        )
     frame = layout.frame
     if frame is not None and (frame.progressive or layout.scans > 1) and frame.decode_bytes() > MAX_JPEG_DECODE_BYTES:
-        raise PayloadTooLarge(f"a progressive JPEG of {frame.width}x{frame.height} pixels needs "
-                              f"{frame.decode_bytes() >> 20} MiB to decode (its coefficients are kept until "
-                              f"the last scan), over the limit of {MAX_JPEG_DECODE_BYTES >> 20} MiB; "
-                              f"a baseline JPEG of this size needs less")
+        raise PayloadTooLarge(
+            f"a progressive JPEG of {frame.width}x{frame.height} pixels needs "
+            f"{frame.decode_bytes() >> 20} MiB to decode (its coefficients are kept until "
+            f"the last scan), over the limit of {MAX_JPEG_DECODE_BYTES >> 20} MiB; "
+            f"a baseline JPEG of this size needs less"
+        )
     return layout
 
 
@@ -229,5 +235,7 @@ def check_not_short(data: bytes, layout: JpegLayout, image: Image.Image | None =
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise InvalidInput("the image could not be decoded (JPEG data is truncated or corrupt)") from error
     if short:
-        raise InvalidInput("the image is truncated: its JPEG data ends before the declared "
-                           "image size, the rest would be decoded as grey")
+        raise InvalidInput(
+            "the image is truncated: its JPEG data ends before the declared "
+            "image size, the rest would be decoded as grey"
+        )

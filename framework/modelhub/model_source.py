@@ -58,9 +58,14 @@ def resolve_model_source(settings: Settings) -> ModelSource:
         verify_file(path, settings.model_sha256.lower())
         entries = _init_entries(settings.root)
         known = match_by_hash(entries, settings.model_sha256.lower()) if entries else None
-        return ModelSource(path.name, str(path), settings.model_sha256.lower(),
-                           known.variant if known else settings.model_variant, True,
-                           known.src_url if known else None)
+        return ModelSource(
+            path.name,
+            str(path),
+            settings.model_sha256.lower(),
+            known.variant if known else settings.model_variant,
+            True,
+            known.src_url if known else None,
+        )
     actual = sha256_file(path)
     known = match_by_hash(_init_entries(settings.root), actual)
     if known is not None:
@@ -68,7 +73,9 @@ def resolve_model_source(settings: Settings) -> ModelSource:
         return ModelSource(path.name, str(path), actual, known.variant, True, known.src_url)
     log.warning(
         "model file %s (sha256 %s) matches no file in init/init.json and no --model-sha256 was given: "
-        "serving it UNVERIFIED", path, actual,
+        "serving it UNVERIFIED",
+        path,
+        actual,
     )
     return ModelSource(path.name, str(path), actual, settings.model_variant, False, None)
 

@@ -11,8 +11,12 @@ log = logging.getLogger(__name__)
 
 SAMPLE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".json", ".npy", ".nii", ".gz", ".dcm", ".tif", ".tiff"})
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-LEGAL_FILES = (("modelhub_license", "framework", "LICENSE"), ("modelhub_acknowledgements", "framework", "NOTICE"),
-               ("model_license", "license", "model"), ("sample_data_license", "license", "sample_data"))
+LEGAL_FILES = (
+    ("modelhub_license", "framework", "LICENSE"),
+    ("modelhub_acknowledgements", "framework", "NOTICE"),
+    ("model_license", "license", "model"),
+    ("sample_data_license", "license", "sample_data"),
+)
 
 
 class PackageFiles:

@@ -16,10 +16,20 @@ log = logging.getLogger(__name__)
 
 # onnxruntime's element types as Open Inference Protocol datatypes.
 DATATYPES = {
-    "tensor(float)": "FP32", "tensor(double)": "FP64", "tensor(float16)": "FP16", "tensor(bfloat16)": "BF16",
-    "tensor(int8)": "INT8", "tensor(int16)": "INT16", "tensor(int32)": "INT32", "tensor(int64)": "INT64",
-    "tensor(uint8)": "UINT8", "tensor(uint16)": "UINT16", "tensor(uint32)": "UINT32", "tensor(uint64)": "UINT64",
-    "tensor(bool)": "BOOL", "tensor(string)": "BYTES",
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+    "tensor(float16)": "FP16",
+    "tensor(bfloat16)": "BF16",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(bool)": "BOOL",
+    "tensor(string)": "BYTES",
 }
 
 
@@ -59,9 +69,13 @@ class OnnxSession:
         self.output_names = [spec.name for spec in self.outputs]
         batch = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else FREE
         self.fixed_batch: int | None = batch if batch != FREE else None
-        log.info("loaded %s: inputs %s, outputs %s, batch %s", self.path.name,
-                 [(s.name, s.shape) for s in self.inputs], [(s.name, s.shape) for s in self.outputs],
-                 self.fixed_batch or "free")
+        log.info(
+            "loaded %s: inputs %s, outputs %s, batch %s",
+            self.path.name,
+            [(s.name, s.shape) for s in self.inputs],
+            [(s.name, s.shape) for s in self.outputs],
+            self.fixed_batch or "free",
+        )
 
     def metadata(self, max_batch_size: int) -> ModelMetadata:
         """The session's tensors; the batch limit is the fixed batch, else ``max_batch_size``."""

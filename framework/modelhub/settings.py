@@ -132,9 +132,7 @@ def _parse(name: str, hint: Any, raw: Any) -> Any:
         raise ConfigError(f"setting {name}: cannot read {text!r} as {kind}") from None
 
 
-def load_settings(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from defaults, then ``MODELHUB_*`` variables, then ``overrides`` (flags).
 
     ``None`` values in ``overrides`` mean "not given" and leave the lower layer in place.
@@ -163,8 +161,10 @@ def _validate(s: Settings) -> None:
         (s.intra_op_threads >= 0 and s.inter_op_threads >= 0, "onnxruntime thread counts must be >= 0"),
         (s.request_timeout > 0, "request_timeout must be > 0"),
         (s.graceful_timeout >= 0, "graceful_timeout must be >= 0"),
-        (min(s.header_timeout, s.body_timeout, s.keepalive_timeout, s.min_body_rate) > 0,
-         "header_timeout, body_timeout, keepalive_timeout and min_body_rate must be > 0"),
+        (
+            min(s.header_timeout, s.body_timeout, s.keepalive_timeout, s.min_body_rate) > 0,
+            "header_timeout, body_timeout, keepalive_timeout and min_body_rate must be > 0",
+        ),
         (s.max_connections >= 1, "max_connections must be >= 1"),
         (s.max_upload_bytes > 0, "max_upload_bytes must be > 0"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
@@ -186,23 +186,28 @@ def _validate_text(s: Settings) -> None:
         value = getattr(s, f.name)
         for text in value if isinstance(value, tuple) else (value,):
             if isinstance(text, str) and _CONTROL.search(text):
-                raise ConfigError(f"invalid setting: {f.name} contains a control character (CR, LF, tab...): "
-                                  f"{text!r}")
+                raise ConfigError(f"invalid setting: {f.name} contains a control character (CR, LF, tab...): {text!r}")
 
 
 def _validate_http(s: Settings) -> None:
     """The settings that end up in response headers and URLs, or decide whom to trust."""
     origin = s.allow_origin
     if origin not in ("", "*", "null") and not _ORIGIN.fullmatch(origin):
-        raise ConfigError(f"invalid setting: allow_origin must be *, empty, or one origin such as "
-                          f"https://app.example.org (scheme, host, optional port; no path, no list), not {origin!r}")
+        raise ConfigError(
+            f"invalid setting: allow_origin must be *, empty, or one origin such as "
+            f"https://app.example.org (scheme, host, optional port; no path, no list), not {origin!r}"
+        )
     if s.public_url and not _base_url(s.public_url):
-        raise ConfigError(f"invalid setting: public_url must be an http(s) URL without user, query or "
-                          f"fragment, such as https://models.example.org/mobilenet/, not {s.public_url!r}")
+        raise ConfigError(
+            f"invalid setting: public_url must be an http(s) URL without user, query or "
+            f"fragment, such as https://models.example.org/mobilenet/, not {s.public_url!r}"
+        )
     for name in s.allowed_hosts:
         if not _HOST_NAME.fullmatch(name):
-            raise ConfigError(f"invalid setting: allowed_hosts: {name!r} is not a host name (no port, no scheme; "
-                              f"a leading '.' allows subdomains)")
+            raise ConfigError(
+                f"invalid setting: allowed_hosts: {name!r} is not a host name (no port, no scheme; "
+                f"a leading '.' allows subdomains)"
+            )
     trusted_networks(s)
 
 
@@ -211,8 +216,10 @@ def _validate_ray(s: Settings) -> None:
         (s.engine in ("server", "ray"), f"engine must be server or ray, not {s.engine!r}"),
         (s.replicas >= 1, "replicas must be >= 1"),
         (s.replica_cpus > 0, "replica_cpus must be > 0"),
-        ((s.min_replicas, s.max_replicas) == (0, 0) or 0 <= s.min_replicas <= s.max_replicas >= 1,
-         "autoscaling needs 0 <= min_replicas <= max_replicas and max_replicas >= 1"),
+        (
+            (s.min_replicas, s.max_replicas) == (0, 0) or 0 <= s.min_replicas <= s.max_replicas >= 1,
+            "autoscaling needs 0 <= min_replicas <= max_replicas and max_replicas >= 1",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -225,8 +232,14 @@ def _base_url(text: str) -> bool:
         url.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError:  # also "[::1" and other broken IPv6 literals
         return False
-    return (url.scheme in ("http", "https") and bool(url.hostname) and "@" not in url.netloc
-            and not url.query and not url.fragment and " " not in text)
+    return (
+        url.scheme in ("http", "https")
+        and bool(url.hostname)
+        and "@" not in url.netloc
+        and not url.query
+        and not url.fragment
+        and " " not in text
+    )
 
 
 def trusted_networks(s: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -236,8 +249,10 @@ def trusted_networks(s: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
-            raise ConfigError(f"invalid setting: trusted_proxies: {entry!r} is not an IP address or network "
-                              f"(such as 10.0.0.5 or 10.0.0.0/24)") from None
+            raise ConfigError(
+                f"invalid setting: trusted_proxies: {entry!r} is not an IP address or network "
+                f"(such as 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
     return networks
 
 

@@ -123,8 +123,11 @@ class InferenceSlots:
             if not stopped:
                 _abandoned.add(future)
                 future.add_done_callback(_abandoned.discard)
-                log.error("inference overran the request timeout of %g s; answered 504 (the call finishes in "
-                          "the background and holds its inference slot until then)", deadline.seconds)
+                log.error(
+                    "inference overran the request timeout of %g s; answered 504 (the call finishes in "
+                    "the background and holds its inference slot until then)",
+                    deadline.seconds,
+                )
             raise InferenceTimeout(f"inference took longer than {deadline.seconds:g} s and was {how}") from None
         return result, started - asked, time.perf_counter() - started
 

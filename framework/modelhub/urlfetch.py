@@ -24,8 +24,15 @@ from modelhub.errors import Forbidden, ModelHubError, PayloadTooLarge
 
 from .urlcheck import FetchPolicy, IPAddress, Resolver, Target, host_allowed, is_public_address, resolve_checked
 
-__all__ = ["DISABLED_MESSAGE", "FetchPolicy", "UpstreamError", "UpstreamTimeout", "fetch_url", "host_allowed",
-           "is_public_address"]
+__all__ = [
+    "DISABLED_MESSAGE",
+    "FetchPolicy",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "fetch_url",
+    "host_allowed",
+    "is_public_address",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -113,12 +113,17 @@ def public_location(location: str, public_root: str) -> str:
     path = parts.path
     script = request.script_root
     if script and (path == script or path.startswith(script + "/")):
-        path = path[len(script):]
+        path = path[len(script) :]
     return public_root + path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
 
 
-def create_app(settings: Settings | None = None, *, host: ModelHost | None = None, background: bool = False,
-               store: OutputStore | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    host: ModelHost | None = None,
+    background: bool = False,
+    store: OutputStore | None = None,
+) -> Flask:
     """The Flask application.  Without ``host``, the model is loaded (now, or in a thread)."""
     settings = settings or load_settings()
     app = Flask(__name__, static_folder=None)

@@ -53,8 +53,15 @@ def encode_output(value: Any, *, top: int | None, store: OutputStore | None, url
     return value, list(np.shape(value)) if isinstance(value, (list, tuple)) else []
 
 
-def modelhub_response(prediction: Prediction, config: ModelConfig, *, started: float, top: int | None = None,
-                      store: OutputStore | None = None, url_root: str = "") -> dict[str, Any]:
+def modelhub_response(
+    prediction: Prediction,
+    config: ModelConfig,
+    *,
+    started: float,
+    top: int | None = None,
+    store: OutputStore | None = None,
+    url_root: str = "",
+) -> dict[str, Any]:
     """The response for the first (only) item of ``prediction``; ``store=None`` puts arrays inline."""
     values = prediction.outputs[0]
     output = []
@@ -62,8 +69,15 @@ def modelhub_response(prediction: Prediction, config: ModelConfig, *, started: f
         if spec.name not in values:  # an original-style model may answer fewer outputs than configured
             continue
         encoded, shape = encode_output(values[spec.name], top=top, store=store, url_root=url_root)
-        output.append({"prediction": encoded, "shape": shape, "type": spec.type, "name": spec.name,
-                       "description": spec.description})
+        output.append(
+            {
+                "prediction": encoded,
+                "shape": shape,
+                "type": spec.type,
+                "name": spec.name,
+                "description": spec.description,
+            }
+        )
     meta = config.raw.get("meta", {})
     return {
         "output": output,

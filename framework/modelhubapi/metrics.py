@@ -55,16 +55,29 @@ def method_label(method: str) -> str:
 
 
 def _request_metrics(registry: CollectorRegistry | None) -> tuple[Counter, Histogram]:
-    requests = Counter("modelhub_http_requests", "HTTP requests answered, by route (URL rule), method and status",
-                       ("route", "method", "status"), registry=registry)
-    latency = Histogram("modelhub_http_request_duration_seconds", "Seconds to answer an HTTP request, by route",
-                        ("route",), buckets=LATENCY_BUCKETS, registry=registry)
+    requests = Counter(
+        "modelhub_http_requests",
+        "HTTP requests answered, by route (URL rule), method and status",
+        ("route", "method", "status"),
+        registry=registry,
+    )
+    latency = Histogram(
+        "modelhub_http_request_duration_seconds",
+        "Seconds to answer an HTTP request, by route",
+        ("route",),
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
     return requests, latency
 
 
 def _ready_gauge(registry: CollectorRegistry | None) -> Gauge:
-    return Gauge("modelhub_ready", "1 while the model is loaded and serving (any live worker)",
-                 registry=registry, multiprocess_mode="livemax")
+    return Gauge(
+        "modelhub_ready",
+        "1 while the model is loaded and serving (any live worker)",
+        registry=registry,
+        multiprocess_mode="livemax",
+    )
 
 
 class AppMetrics:
@@ -74,21 +87,47 @@ class AppMetrics:
         self.registry = registry
         self.pid = os.getpid()
         self.requests, self.latency = _request_metrics(registry)
-        self.in_flight = Gauge("modelhub_http_requests_in_flight", "HTTP requests being answered by the app",
-                               registry=registry, multiprocess_mode="livesum")
-        self.stage = Histogram("modelhub_stage_seconds", "Seconds per prediction in each stage of the data plane",
-                               ("stage",), buckets=STAGE_BUCKETS, registry=registry)
-        self.batch = Histogram("modelhub_batch_size", "Inputs per prediction", buckets=BATCH_BUCKETS,
-                               registry=registry)
-        self.load = Gauge("modelhub_model_load_seconds", "Seconds to verify and load the model (last load)",
-                          registry=registry, multiprocess_mode="livemostrecent")
-        self.warmup = Gauge("modelhub_model_warmup_seconds", "Seconds of the warm-up prediction (last load)",
-                            registry=registry, multiprocess_mode="livemostrecent")
+        self.in_flight = Gauge(
+            "modelhub_http_requests_in_flight",
+            "HTTP requests being answered by the app",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.stage = Histogram(
+            "modelhub_stage_seconds",
+            "Seconds per prediction in each stage of the data plane",
+            ("stage",),
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        )
+        self.batch = Histogram("modelhub_batch_size", "Inputs per prediction", buckets=BATCH_BUCKETS, registry=registry)
+        self.load = Gauge(
+            "modelhub_model_load_seconds",
+            "Seconds to verify and load the model (last load)",
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.warmup = Gauge(
+            "modelhub_model_warmup_seconds",
+            "Seconds of the warm-up prediction (last load)",
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
         self.ready = _ready_gauge(registry)
-        self.model_info = Gauge("modelhub_model_info", "The model file served (value 1)",
-                                ("sha256", "variant", "file", "verified"), registry=registry, multiprocess_mode="max")
-        self.build_info = Gauge("modelhub_build_info", "The modelhub version (value 1)", ("version",),
-                                registry=registry, multiprocess_mode="max")
+        self.model_info = Gauge(
+            "modelhub_model_info",
+            "The model file served (value 1)",
+            ("sha256", "variant", "file", "verified"),
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.build_info = Gauge(
+            "modelhub_build_info",
+            "The modelhub version (value 1)",
+            ("version",),
+            registry=registry,
+            multiprocess_mode="max",
+        )
         self.build_info.labels(__version__).set(1)
         self.ready.set(0)
         self._plane: DataPlane | Any = None
@@ -101,14 +140,17 @@ class AppMetrics:
         observers = getattr(plane, "observers", None)  # a stand-in plane (tests) may have no hook
         if observers is not None:
             observers.append(self.observe)
-        for gauge, seconds in ((self.load, getattr(plane, "load_seconds", None)),
-                               (self.warmup, getattr(plane, "warmup_seconds", None))):
+        for gauge, seconds in (
+            (self.load, getattr(plane, "load_seconds", None)),
+            (self.warmup, getattr(plane, "warmup_seconds", None)),
+        ):
             if seconds is not None:
                 gauge.set(seconds)
         source = getattr(plane, "source", None)
         if source is not None:
-            self.model_info.labels(source.sha256, source.variant or "", source.file,
-                                   str(source.verified).lower()).set(1)
+            self.model_info.labels(source.sha256, source.variant or "", source.file, str(source.verified).lower()).set(
+                1
+            )
         self.ready.set(1)
 
     def detach(self) -> None:

@@ -25,9 +25,23 @@ import orjson
 from modelhub.errors import BadRequest
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
-DTYPES: dict[str, np.dtype[Any]] = {name: np.dtype(code) for name, code in (
-    ("BOOL", "?"), ("UINT8", "u1"), ("UINT16", "<u2"), ("UINT32", "<u4"), ("UINT64", "<u8"), ("INT8", "i1"),
-    ("INT16", "<i2"), ("INT32", "<i4"), ("INT64", "<i8"), ("FP16", "<f2"), ("FP32", "<f4"), ("FP64", "<f8"))}
+DTYPES: dict[str, np.dtype[Any]] = {
+    name: np.dtype(code)
+    for name, code in (
+        ("BOOL", "?"),
+        ("UINT8", "u1"),
+        ("UINT16", "<u2"),
+        ("UINT32", "<u4"),
+        ("UINT64", "<u8"),
+        ("INT8", "i1"),
+        ("INT16", "<i2"),
+        ("INT32", "<i4"),
+        ("INT64", "<i8"),
+        ("FP16", "<f2"),
+        ("FP32", "<f4"),
+        ("FP64", "<f8"),
+    )
+}
 DATATYPES = (*DTYPES, "BYTES")
 _LENGTH = struct.Struct("<I")
 
@@ -65,7 +79,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[memoryview, memo
     """The JSON header and the binary data after it (empty without the header-length header)."""
     view = memoryview(body)
     if header_length is None or header_length.strip() == "":
-        return view, view[len(view):]
+        return view, view[len(view) :]
     try:
         length = int(header_length)
     except ValueError:
@@ -120,8 +134,10 @@ def parse_input(entry: Any, binary: memoryview) -> tuple[Tensor, int]:
     size = parameters.get("binary_data_size")
     if size is not None:
         if type(size) is not int or not 0 <= size <= len(binary):
-            raise BadRequest(f"input {name!r}: binary_data_size must be an integer from 0 to the {len(binary)} "
-                             f"bytes of binary data left, not {size!r}")
+            raise BadRequest(
+                f"input {name!r}: binary_data_size must be an integer from 0 to the {len(binary)} "
+                f"bytes of binary data left, not {size!r}"
+            )
         if "data" in entry:
             raise BadRequest(f"input {name!r} has both 'data' and binary_data_size: send one")
         return Tensor(name, datatype, shape, binary_data(name, datatype, count, binary[:size])), size
@@ -137,8 +153,10 @@ def binary_data(name: str, datatype: str, count: int, raw: memoryview) -> Data:
         return elements
     dtype = DTYPES[datatype]
     if len(raw) != count * dtype.itemsize:
-        raise BadRequest(f"input {name!r}: {count} {datatype} values take {count * dtype.itemsize} bytes, "
-                         f"binary_data_size is {len(raw)}")
+        raise BadRequest(
+            f"input {name!r}: {count} {datatype} values take {count * dtype.itemsize} bytes, "
+            f"binary_data_size is {len(raw)}"
+        )
     return np.frombuffer(raw, dtype=dtype)
 
 
@@ -195,15 +213,19 @@ def encode_bytes_elements(elements: Sequence[bytes]) -> bytes:
 
 
 # -- responses ---------------------------------------------------------------------------
-def encode_infer_response(model_name: str, model_version: str, request_id: str | None,
-                          outputs: Sequence[Tensor]) -> tuple[bytes, int | None]:
+def encode_infer_response(
+    model_name: str, model_version: str, request_id: str | None, outputs: Sequence[Tensor]
+) -> tuple[bytes, int | None]:
     """The response body, and the JSON header's length when binary data follows it (else None)."""
     entries, chunks = [], []
     for tensor in outputs:
         entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
         if tensor.binary:  # BYTES: length-prefixed elements; numbers: little-endian, row-major
-            raw = (encode_bytes_elements(tensor.data) if isinstance(tensor.data, list)
-                   else np.ascontiguousarray(tensor.data, dtype=DTYPES[tensor.datatype]).tobytes())
+            raw = (
+                encode_bytes_elements(tensor.data)
+                if isinstance(tensor.data, list)
+                else np.ascontiguousarray(tensor.data, dtype=DTYPES[tensor.datatype]).tobytes()
+            )
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         elif isinstance(tensor.data, list):

@@ -36,8 +36,10 @@ class OipModel:
         self.name = plane.config.name
         metadata = plane.metadata()
         if metadata is None:
-            raise NotFound(f"model {self.name!r} has no tensor contract, so it is not served over the Open "
-                           "Inference Protocol; use POST /api/predict")
+            raise NotFound(
+                f"model {self.name!r} has no tensor contract, so it is not served over the Open "
+                "Inference Protocol; use POST /api/predict"
+            )
         self.tensor_meta: ModelMetadata = metadata
         first = metadata.inputs[0].shape if metadata.inputs else ()
         batch = first[0] if first else FREE
@@ -57,8 +59,13 @@ class OipModel:
 
     # -- description ---------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": [VERSION], "platform": PLATFORM,
-                "inputs": [_spec(spec) for spec in self.inputs], "outputs": [_spec(spec) for spec in self.outputs]}
+        return {
+            "name": self.name,
+            "versions": [VERSION],
+            "platform": PLATFORM,
+            "inputs": [_spec(spec) for spec in self.inputs],
+            "outputs": [_spec(spec) for spec in self.outputs],
+        }
 
     def config(self) -> dict[str, Any]:
         """Triton's model configuration JSON; with ``max_batch_size > 0`` dims leave out the batch axis."""
@@ -66,15 +73,23 @@ class OipModel:
 
         def entry(spec: TensorSpec) -> dict[str, Any]:
             dims = list(spec.shape[1:] if batched else spec.shape)
-            value: dict[str, Any] = {"name": spec.name, "data_type": CONFIG_TYPES.get(spec.datatype,
-                                                                                      f"TYPE_{spec.datatype}")}
+            value: dict[str, Any] = {
+                "name": spec.name,
+                "data_type": CONFIG_TYPES.get(spec.datatype, f"TYPE_{spec.datatype}"),
+            }
             if not dims:  # a tensor of the batch axis alone: Triton writes dims [1] reshaped to []
                 return {**value, "dims": [1], "reshape": {"shape": []}}
             return {**value, "dims": dims}
 
-        return {"name": self.name, "platform": PLATFORM, "backend": "onnxruntime",
-                "max_batch_size": self.max_batch_size, "version_policy": {"latest": {"num_versions": 1}},
-                "input": [entry(spec) for spec in self.inputs], "output": [entry(spec) for spec in self.outputs]}
+        return {
+            "name": self.name,
+            "platform": PLATFORM,
+            "backend": "onnxruntime",
+            "max_batch_size": self.max_batch_size,
+            "version_policy": {"latest": {"num_versions": 1}},
+            "input": [entry(spec) for spec in self.inputs],
+            "output": [entry(spec) for spec in self.outputs],
+        }
 
     # -- inference -----------------------------------------------------------------------
     def infer(self, request: InferRequest, deadline: Deadline | None) -> list[Tensor]:
@@ -82,16 +97,19 @@ class OipModel:
         names = [tensor.name for tensor in request.inputs]
         if IMAGE_INPUT in names:
             if len(names) != 1:
-                raise BadRequest(f"send either the {IMAGE_INPUT!r} input (encoded images) or the model's tensor "
-                                 f"inputs {[s.name for s in self.tensor_meta.inputs]}, not both")
+                raise BadRequest(
+                    f"send either the {IMAGE_INPUT!r} input (encoded images) or the model's tensor "
+                    f"inputs {[s.name for s in self.tensor_meta.inputs]}, not both"
+                )
             images = self._images(request.inputs[0])
             prediction = self.plane.infer(images, deadline=deadline, raw=True)
         else:
             prediction = self.plane.infer_tensors(self._tensors(request.inputs), deadline=deadline)
         return [self._output(prediction, spec, asked) for spec, asked in wanted]
 
-    def _requested(self, outputs: list[RequestedOutput] | None,
-                   binary: bool) -> list[tuple[TensorSpec, RequestedOutput]]:
+    def _requested(
+        self, outputs: list[RequestedOutput] | None, binary: bool
+    ) -> list[tuple[TensorSpec, RequestedOutput]]:
         specs = {spec.name: spec for spec in self.outputs}
         if outputs is None:
             return [(spec, RequestedOutput(spec.name, binary)) for spec in self.outputs]
@@ -104,13 +122,16 @@ class OipModel:
         if size < 1:
             raise BadRequest(f"input {name!r}: the batch is empty")
         if size > max(self.max_batch_size, 1):
-            raise BadRequest(f"input {name!r}: a batch of {size} is larger than model {self.name!r}'s "
-                             f"max_batch_size of {self.max_batch_size}")
+            raise BadRequest(
+                f"input {name!r}: a batch of {size} is larger than model {self.name!r}'s "
+                f"max_batch_size of {self.max_batch_size}"
+            )
 
     def _images(self, tensor: Tensor) -> list[bytes]:
         if tensor.datatype != "BYTES" or not isinstance(tensor.data, list):
-            raise BadRequest(f"input {IMAGE_INPUT!r} must be BYTES (one encoded JPEG or PNG per element), "
-                             f"not {tensor.datatype}")
+            raise BadRequest(
+                f"input {IMAGE_INPUT!r} must be BYTES (one encoded JPEG or PNG per element), not {tensor.datatype}"
+            )
         if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
             raise BadRequest(f"input {IMAGE_INPUT!r} must have shape [N] or [N, 1], not {tensor.shape}")
         self._batch(IMAGE_INPUT, tensor.shape[0])
@@ -120,8 +141,10 @@ class OipModel:
         specs = {spec.name: spec for spec in self.tensor_meta.inputs}
         given = {tensor.name: tensor for tensor in inputs}
         if len(given) != len(inputs) or set(given) != set(specs):
-            raise BadRequest(f"model {self.name!r} takes the inputs {list(specs)} (or {IMAGE_INPUT!r}: encoded "
-                             f"images), got {[tensor.name for tensor in inputs]}")
+            raise BadRequest(
+                f"model {self.name!r} takes the inputs {list(specs)} (or {IMAGE_INPUT!r}: encoded "
+                f"images), got {[tensor.name for tensor in inputs]}"
+            )
         arrays = {}
         for name, spec in specs.items():
             tensor = given[name]
@@ -167,8 +190,11 @@ def classify(scores: np.ndarray, k: int, labels: Sequence[str] | None = None) ->
     matrix = np.asarray(scores).reshape(-1, scores.shape[-1] if scores.ndim else 1)
     k = min(k, matrix.shape[1])
     names = labels if labels is not None and len(labels) == matrix.shape[1] else None
-    elements = [f"{float(row[i]):f}:{int(i)}{'' if names is None else ':' + names[i]}".encode()
-                for row in matrix for i in np.argsort(-row, kind="stable")[:k]]
+    elements = [
+        f"{float(row[i]):f}:{int(i)}{'' if names is None else ':' + names[i]}".encode()
+        for row in matrix
+        for i in np.argsort(-row, kind="stable")[:k]
+    ]
     return elements, [*scores.shape[:-1], k]
 
 

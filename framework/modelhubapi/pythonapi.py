@@ -31,8 +31,13 @@ log = logging.getLogger(__name__)
 class ModelHubAPI:
     """Generic access to a model: description, samples and predictions, errors as ``{"error": ...}``."""
 
-    def __init__(self, model: Any, contrib_src_dir: str | os.PathLike[str], settings: Settings | None = None,
-                 source: ModelSource | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        contrib_src_dir: str | os.PathLike[str],
+        settings: Settings | None = None,
+        source: ModelSource | None = None,
+    ) -> None:
         self.model = model
         self.contrib_src_dir = os.fspath(contrib_src_dir)
         self.settings = settings or load_settings()
@@ -86,14 +91,14 @@ class ModelHubAPI:
             return {"error": repr(error)}
         return {"folder": self.contrib_src_dir + "/sample_data", "files": files}
 
-    def predict(self, input_file_path: Any, numpyToFile: bool = True, url_root: str = "", *,
-                top: int | None = None) -> dict[str, Any]:
+    def predict(
+        self, input_file_path: Any, numpyToFile: bool = True, url_root: str = "", *, top: int | None = None
+    ) -> dict[str, Any]:
         """Predict on a file path (or a multi-input JSON file or dict; bytes and PIL images work too)."""
         try:
             if self.service is None:  # as the original: the model still runs, the missing config is reported
                 self.model.infer(input_file_path)
-            return self._service().predict(input_file_path, top=top, url_root=url_root,
-                                           inline_arrays=not numpyToFile)
+            return self._service().predict(input_file_path, top=top, url_root=url_root, inline_arrays=not numpyToFile)
         except Exception as error:
             cause = error.__cause__ if isinstance(error, ModelFailure) and error.__cause__ else error
             return {"error": repr(cause)}

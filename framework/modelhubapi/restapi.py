@@ -20,8 +20,9 @@ from .pythonapi import ModelHubAPI
 
 
 class ModelHubRESTAPI:
-    def __init__(self, model: Any, contrib_src_dir: str | os.PathLike[str], settings: Settings | None = None,
-                 source: Any = None) -> None:
+    def __init__(
+        self, model: Any, contrib_src_dir: str | os.PathLike[str], settings: Settings | None = None, source: Any = None
+    ) -> None:
         self.settings = settings or load_settings()
         self.model = model
         self.contrib_src_dir = os.fspath(contrib_src_dir)

@@ -22,8 +22,13 @@ from . import uploads
 from .codec import parse_top
 from .service import ModelHubService
 
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".json": "application/json",
-               ".npy": "application/octet-stream"}
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".json": "application/json",
+    ".npy": "application/octet-stream",
+}
 
 bp = Blueprint("modelhub", __name__)
 
@@ -119,8 +124,10 @@ def predict() -> Response:
     if request.method == "GET":
         url = request.args.get("fileurl")
         if not url:
-            raise BadRequest("GET /api/predict needs ?fileurl=<http(s) URL>; to upload a file, POST it as "
-                             "multipart/form-data in the field 'file'")
+            raise BadRequest(
+                "GET /api/predict needs ?fileurl=<http(s) URL>; to upload a file, POST it as "
+                "multipart/form-data in the field 'file'"
+            )
         return jsonify(_api().predict_url(url, top=top, url_root=_url_root(), deadline=_deadline()))
     return jsonify(_api().predict(_uploaded_bytes(), top=top, url_root=_url_root(), deadline=_deadline()))
 

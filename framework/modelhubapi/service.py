@@ -69,20 +69,35 @@ class ModelHubService:
         return self.outputs.path(name)
 
     # -- prediction ------------------------------------------------------------------
-    def predict(self, input: Any, *, top: int | None = None, url_root: str = "", inline_arrays: bool = False,
-                deadline: Deadline | None = None) -> dict[str, Any]:
+    def predict(
+        self,
+        input: Any,
+        *,
+        top: int | None = None,
+        url_root: str = "",
+        inline_arrays: bool = False,
+        deadline: Deadline | None = None,
+    ) -> dict[str, Any]:
         """Predict on a file path, the bytes of a file, a multi-input dict, or a PIL image."""
         started = time.perf_counter()
         prediction = self.plane.infer([input], deadline=deadline)
-        return modelhub_response(prediction, self.plane.config, started=started, top=top,
-                                 store=None if inline_arrays else self.outputs, url_root=url_root)
+        return modelhub_response(
+            prediction,
+            self.plane.config,
+            started=started,
+            top=top,
+            store=None if inline_arrays else self.outputs,
+            url_root=url_root,
+        )
 
-    def predict_sample(self, name: str, *, top: int | None = None, url_root: str = "",
-                       deadline: Deadline | None = None) -> dict[str, Any]:
+    def predict_sample(
+        self, name: str, *, top: int | None = None, url_root: str = "", deadline: Deadline | None = None
+    ) -> dict[str, Any]:
         return self.predict(self.sample_path(name), top=top, url_root=url_root, deadline=deadline)
 
-    def predict_url(self, url: str, *, top: int | None = None, url_root: str = "",
-                    deadline: Deadline | None = None) -> dict[str, Any]:
+    def predict_url(
+        self, url: str, *, top: int | None = None, url_root: str = "", deadline: Deadline | None = None
+    ) -> dict[str, Any]:
         return self.predict(inputs.fetch(url, self.settings), top=top, url_root=url_root, deadline=deadline)
 
 

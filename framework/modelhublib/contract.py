@@ -9,5 +9,13 @@ from modelhub.contract import FREE, BatchModel, LabelScores, ModelMetadata, Tens
 from modelhub.errors import ConfigError, InvalidInput
 from modelhub.runtime import OnnxSession
 
-__all__ = ["FREE", "BatchModel", "ConfigError", "InvalidInput", "LabelScores", "ModelMetadata", "OnnxSession",
-           "TensorSpec"]
+__all__ = [
+    "FREE",
+    "BatchModel",
+    "ConfigError",
+    "InvalidInput",
+    "LabelScores",
+    "ModelMetadata",
+    "OnnxSession",
+    "TensorSpec",
+]

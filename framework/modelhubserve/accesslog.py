@@ -75,11 +75,26 @@ class Exchange:
         REQUEST_ID.set(self.request_id)
 
     def log(self) -> None:
-        fields = {"method": self.method, "path": self.path, "status": self.status, "bytes": self.sent,
-                  "duration_ms": round(self.seconds * 1000, 2), "request_id": self.request_id, "client": self.client}
-        access_log.info("%s %s %d %d %.2fms id=%s client=%s", self.method, self.path, self.status, self.sent,
-                        self.seconds * 1000, self.request_id, self.client,
-                        extra={"access": fields, "request_id": self.request_id})
+        fields = {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "bytes": self.sent,
+            "duration_ms": round(self.seconds * 1000, 2),
+            "request_id": self.request_id,
+            "client": self.client,
+        }
+        access_log.info(
+            "%s %s %d %d %.2fms id=%s client=%s",
+            self.method,
+            self.path,
+            self.status,
+            self.sent,
+            self.seconds * 1000,
+            self.request_id,
+            self.client,
+            extra={"access": fields, "request_id": self.request_id},
+        )
 
 
 class RequestIdFilter(logging.Filter):
@@ -107,8 +122,13 @@ class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, pid, request_id, the access fields, exc."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                                 "message": record.getMessage(), "pid": record.process}
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
         rid = getattr(record, "request_id", None)
         if rid:
             entry["request_id"] = rid

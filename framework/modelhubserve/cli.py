@@ -26,7 +26,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _ray_flags(parser: argparse.ArgumentParser) -> None:
-    ray = parser.add_argument_group("Ray Serve (--engine ray; pip install -e \".[ray]\")")
+    ray = parser.add_argument_group('Ray Serve (--engine ray; pip install -e ".[ray]")')
     ray.add_argument("--engine", choices=("server", "ray"), help="server (default): this machine; ray: Ray Serve")
     ray.add_argument("--ray-address", help="Ray cluster to join (host:port); default: start a local Ray instance")
     ray.add_argument("--replicas", type=int, help="replicas (default 1)")
@@ -45,8 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    serve.add_argument("--allow-url-fetch", action="store_true", default=None,
-                       help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST")
+    serve.add_argument(
+        "--allow-url-fetch",
+        action="store_true",
+        default=None,
+        help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST",
+    )
     _ray_flags(serve)
 
     predict = commands.add_parser("predict", help="classify images without a server")
@@ -62,9 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("model_file", "model_sha256", "model_variant", "contrib_dir", "host", "port", "workers",
-             "allow_url_fetch", "log_level", "engine", "ray_address", "replicas", "min_replicas", "max_replicas",
-             "replica_cpus")
+    names = (
+        "model_file",
+        "model_sha256",
+        "model_variant",
+        "contrib_dir",
+        "host",
+        "port",
+        "workers",
+        "allow_url_fetch",
+        "log_level",
+        "engine",
+        "ray_address",
+        "replicas",
+        "min_replicas",
+        "max_replicas",
+        "replica_cpus",
+    )
     given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     autoscale = given.get("min_replicas") is not None or given.get("max_replicas") is not None
     if autoscale and given.get("replicas") is not None:
@@ -91,8 +109,9 @@ def _predict(args: argparse.Namespace, settings: Settings) -> int:
             response = api.predict(path, top=args.top)
         except (ModelHubError, OSError) as error:
             failures += 1
-            message, status = (error.message, error.status) if isinstance(error, ModelHubError) \
-                else (_os_error(error), 400)
+            message, status = (
+                (error.message, error.status) if isinstance(error, ModelHubError) else (_os_error(error), 400)
+            )
             if args.json:
                 _print(json.dumps({"file": shown, "error": message, "status": status}))
             else:

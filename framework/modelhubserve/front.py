@@ -33,6 +33,7 @@ from .wire import WireRequest, WireResponse
 
 log = logging.getLogger("modelhub.front")
 
+
 class OwnResponse(WireResponse):
     """An answer of the server itself (HTTP layer, health while loading): the app did not see the request."""
 
@@ -41,8 +42,14 @@ Handler = Callable[[WireRequest], Awaitable[WireResponse]]
 
 
 class Front:
-    def __init__(self, handler: Handler, limits: Limits, cors: list[tuple[str, str]],
-                 on_close: Callable[[], None] | None = None, on_done: Callable[[Exchange], None] | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        limits: Limits,
+        cors: list[tuple[str, str]],
+        on_close: Callable[[], None] | None = None,
+        on_done: Callable[[Exchange], None] | None = None,
+    ) -> None:
         self.handler = handler
         self.on_close = on_close
         self.on_done = on_done
@@ -58,8 +65,9 @@ class Front:
         peer = writer.get_extra_info("peername") or ("", 0)
         try:
             if self.open > self.limits.max_connections:
-                await self.send_error(writer, None, 503, "too many open connections; retry in a moment",
-                                      Exchange(str(peer[0])))
+                await self.send_error(
+                    writer, None, 503, "too many open connections; retry in a moment", Exchange(str(peer[0]))
+                )
                 return
             await self._serve(reader, writer, peer)
         except (ConnectionError, TimeoutError):
@@ -100,12 +108,20 @@ class Front:
             first = False
             self.in_flight += 1
             try:
-                headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers
-                           if n != b"x-request-id"]
+                headers = [
+                    (n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers if n != b"x-request-id"
+                ]
                 headers.append(("x-request-id", exchange.request_id))
-                wire = WireRequest(exchange.method, request.target.decode("latin-1"), headers, body,
-                                   (str(peer[0]), int(peer[1])), (str(local[0]), int(local[1])),
-                                   request.http_version.decode("ascii"), received)
+                wire = WireRequest(
+                    exchange.method,
+                    request.target.decode("latin-1"),
+                    headers,
+                    body,
+                    (str(peer[0]), int(peer[1])),
+                    (str(local[0]), int(local[1])),
+                    request.http_version.decode("ascii"),
+                    received,
+                )
                 response = await self.handler(wire)
                 if not await self._send(writer, conn, response, exchange, head=request.method == b"HEAD"):
                     return
@@ -138,16 +154,18 @@ class Front:
             data = await read_until(reader, limit)
             if data is None:
                 if started or first:
-                    raise ClientError(408, f"the request headers did not arrive within "
-                                           f"{self.limits.header_timeout:g} s")
+                    raise ClientError(
+                        408, f"the request headers did not arrive within {self.limits.header_timeout:g} s"
+                    )
                 return None  # a kept-alive connection that sent nothing more
             conn.receive_data(data)
             pending = conn.trailing_data[0]
             if conn.their_state is h11.IDLE and len(pending) > MAX_REQUEST_LINE and b"\n" not in pending:
                 raise ClientError(414, f"the request line is longer than {MAX_REQUEST_LINE} bytes")
 
-    async def _read_body(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         request: h11.Request) -> bytes:
+    async def _read_body(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: h11.Request
+    ) -> bytes:
         length = dict(request.headers).get(b"content-length")
         if length is not None and int(length) > self.limits.max_body_bytes:
             raise ClientError(413, f"the upload is larger than the limit of {self.limits.upload_limit} bytes")
@@ -161,8 +179,7 @@ class Front:
             if isinstance(event, h11.Data):
                 size += len(event.data)
                 if size > self.limits.max_body_bytes:
-                    raise ClientError(413, f"the upload is larger than the limit of "
-                                           f"{self.limits.upload_limit} bytes")
+                    raise ClientError(413, f"the upload is larger than the limit of {self.limits.upload_limit} bytes")
                 chunks.append(bytes(event.data))
                 continue
             if isinstance(event, h11.EndOfMessage):
@@ -174,8 +191,11 @@ class Front:
             allowed = self.limits.body_timeout + (size + RATE_SLACK) / self.limits.min_body_rate
             data = await read_until(reader, started + allowed)
             if data is None:
-                raise ClientError(408, f"the request body arrived too slowly (at least "
-                                       f"{self.limits.min_body_rate:g} bytes/s after {self.limits.body_timeout:g} s)")
+                raise ClientError(
+                    408,
+                    f"the request body arrived too slowly (at least "
+                    f"{self.limits.min_body_rate:g} bytes/s after {self.limits.body_timeout:g} s)",
+                )
             if not data:
                 raise ClientError(400, "the connection closed before the request body was complete")
             conn.receive_data(data)
@@ -184,19 +204,27 @@ class Front:
         if sum(len(name) + len(value) + 4 for name, value in headers) > self.limits.max_header_bytes:
             raise ClientError(431, f"the request headers are larger than {self.limits.max_header_bytes} bytes")
 
-    async def _send(self, writer: asyncio.StreamWriter, conn: h11.Connection, response: WireResponse,
-                    exchange: Exchange, head: bool = False) -> bool:
+    async def _send(
+        self,
+        writer: asyncio.StreamWriter,
+        conn: h11.Connection,
+        response: WireResponse,
+        exchange: Exchange,
+        head: bool = False,
+    ) -> bool:
         exchange.request_id = exchange.request_id or uuid.uuid4().hex
-        headers = [(name, value) for name, value in response.headers
-                   if name.lower() not in ("content-length", "x-request-id")]
+        headers = [
+            (name, value) for name, value in response.headers if name.lower() not in ("content-length", "x-request-id")
+        ]
         headers += [("Content-Length", str(len(response.body))), ("X-Request-ID", exchange.request_id)]
         exchange.status, exchange.sent = response.status, 0 if head else len(response.body)
         exchange.by_front = isinstance(response, OwnResponse)
         if self.closing:
             headers.append(("Connection", "close"))
         try:
-            data = conn.send(h11.Response(status_code=response.status, reason=response.reason.encode("latin-1"),
-                                          headers=headers))
+            data = conn.send(
+                h11.Response(status_code=response.status, reason=response.reason.encode("latin-1"), headers=headers)
+            )
             if not head:
                 data += conn.send(h11.Data(data=response.body))
             data += conn.send(h11.EndOfMessage())
@@ -214,8 +242,9 @@ class Front:
                 self.on_done(exchange)
         return True
 
-    async def send_error(self, writer: asyncio.StreamWriter, conn: h11.Connection | None, status: int,
-                         message: str, exchange: Exchange) -> None:
+    async def send_error(
+        self, writer: asyncio.StreamWriter, conn: h11.Connection | None, status: int, message: str, exchange: Exchange
+    ) -> None:
         body = json.dumps({"error": message}, separators=(",", ":")).encode() + b"\n"
         if conn is None or conn.our_state is h11.IDLE:  # no request head was parsed: answer as to one
             conn = h11.Connection(h11.SERVER)
@@ -223,8 +252,9 @@ class Front:
             conn.next_event()
         if conn.our_state is not h11.SEND_RESPONSE:
             return
-        response = OwnResponse(status, "", [("Content-Type", "application/json"), *self.cors,
-                                            ("Connection", "close")], body)
+        response = OwnResponse(
+            status, "", [("Content-Type", "application/json"), *self.cors, ("Connection", "close")], body
+        )
         await self._send(writer, conn, response, exchange)
 
     def close_idle(self) -> None:
@@ -237,4 +267,3 @@ class Front:
         for writer, reader in list(self._idle.items()):
             if not pending(reader, writer):
                 writer.close()
-

@@ -43,8 +43,14 @@ class Worker:
 class Pool:
     """``on_fork()`` runs in each new worker before it closes inherited descriptors, ``on_exit(pid)`` once reaped."""
 
-    def __init__(self, size: int, spec: workerproc.WorkerSpec, hard_limit: float,
-                 on_fork: Callable[[], None] | None = None, on_exit: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        spec: workerproc.WorkerSpec,
+        hard_limit: float,
+        on_fork: Callable[[], None] | None = None,
+        on_exit: Callable[[int], None] | None = None,
+    ) -> None:
         self.size = size
         self.spec = spec
         self.hard_limit = hard_limit
@@ -111,8 +117,7 @@ class Pool:
                 log.info("worker %d (pid %d) ready", worker.slot, worker.pid)
             elif message == b"retire":
                 worker.retiring = True
-                log.error("worker %d (pid %d) holds a model call it could not stop: replaced", worker.slot,
-                          worker.pid)
+                log.error("worker %d (pid %d) holds a model call it could not stop: replaced", worker.slot, worker.pid)
                 if not self.stopping:
                     self._spawn(worker.slot)
             elif message.startswith(b"failed:"):
@@ -124,8 +129,12 @@ class Pool:
         self._failures[worker.slot] = failures
         self.load_error = why
         pause = RETRY_PAUSES[min(failures, len(RETRY_PAUSES)) - 1]
-        log.error("WORKER %d COULD NOT LOAD THE MODEL and takes no requests (%s); trying again in %g s",
-                  worker.slot, why, pause)
+        log.error(
+            "WORKER %d COULD NOT LOAD THE MODEL and takes no requests (%s); trying again in %g s",
+            worker.slot,
+            why,
+            pause,
+        )
         self._forget(worker)
         if not self.stopping:
             asyncio.get_running_loop().call_later(pause, self._respawn, worker.slot)
@@ -140,8 +149,13 @@ class Pool:
             return
         if worker.open and not worker.retiring:
             self.lost += 1
-            log.error("worker %d (pid %d) %s with %d connection(s) open; replacing it", worker.slot, worker.pid,
-                      how, worker.open)
+            log.error(
+                "worker %d (pid %d) %s with %d connection(s) open; replacing it",
+                worker.slot,
+                worker.pid,
+                how,
+                worker.open,
+            )
         self._forget(worker)
         if not self.stopping and not worker.retiring:
             self._spawn(worker.slot)
@@ -165,8 +179,12 @@ class Pool:
             now = time.monotonic()
             for worker in list(self.workers.values()):
                 if worker.ready and now - worker.last_beat > self.hard_limit:
-                    log.error("worker %d (pid %d) answered nothing for %.0f s: killed and replaced", worker.slot,
-                              worker.pid, now - worker.last_beat)
+                    log.error(
+                        "worker %d (pid %d) answered nothing for %.0f s: killed and replaced",
+                        worker.slot,
+                        worker.pid,
+                        now - worker.last_beat,
+                    )
                     self.lost += 1
                     self._forget(worker, kill=True)
                     if not self.stopping and not worker.retiring:
@@ -174,8 +192,9 @@ class Pool:
 
     def give(self, conn: socket.socket) -> bool:
         """Hand ``conn`` to the ready worker with the fewest open connections; False if none can take it."""
-        ready = sorted((w for w in self.workers.values() if w.ready and not w.retiring),
-                       key=lambda w: (w.open, w.given))
+        ready = sorted(
+            (w for w in self.workers.values() if w.ready and not w.retiring), key=lambda w: (w.open, w.given)
+        )
         for worker in ready:
             try:
                 socket.send_fds(worker.control, [b"c"], [conn.fileno()])

@@ -44,8 +44,11 @@ def replica_settings(settings: Settings, num_cpus: float) -> Settings:
 def to_starlette(wire: WireResponse) -> Response:
     """The app's response as Starlette's, headers kept as they are (repeated ones too)."""
     response = Response(content=wire.body, status_code=wire.status)
-    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in wire.headers
-               if name.lower() != "content-length"]
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in wire.headers
+        if name.lower() != "content-length"
+    ]
     response.raw_headers = [*headers, (b"content-length", str(len(wire.body)).encode("ascii"))]
     return response
 
@@ -65,8 +68,16 @@ def wire_request(request: Request, body: bytes, received: float) -> WireRequest:
     headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
     client = request.client
     server = scope.get("server") or ("", 0)
-    return WireRequest(request.method, target, headers, body, (client.host, client.port) if client else ("", 0),
-                       (str(server[0]), int(server[1] or 0)), str(scope.get("http_version", "1.1")), received)
+    return WireRequest(
+        request.method,
+        target,
+        headers,
+        body,
+        (client.host, client.port) if client else ("", 0),
+        (str(server[0]), int(server[1] or 0)),
+        str(scope.get("http_version", "1.1")),
+        received,
+    )
 
 
 class ReplicaApp:

@@ -59,9 +59,11 @@ def deployment_options(settings: Settings) -> dict[str, Any]:
         "graceful_shutdown_timeout_s": settings.graceful_timeout,
     }
     if settings.max_replicas:
-        options["autoscaling_config"] = {"min_replicas": settings.min_replicas,
-                                         "max_replicas": settings.max_replicas,
-                                         "target_ongoing_requests": 1}
+        options["autoscaling_config"] = {
+            "min_replicas": settings.min_replicas,
+            "max_replicas": settings.max_replicas,
+            "target_ongoing_requests": 1,
+        }
     else:
         options["num_replicas"] = settings.replicas
     return options
@@ -79,5 +81,8 @@ def build(args: dict[str, Any]) -> serve.Application:
 
 def http_options(settings: Settings) -> dict[str, Any]:
     """Ray's HTTP proxy: where it binds, and how long it lets a request run."""
-    return {"host": settings.host, "port": settings.port,
-            "request_timeout_s": settings.request_timeout + HARD_LIMIT_MARGIN}
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "request_timeout_s": settings.request_timeout + HARD_LIMIT_MARGIN,
+    }

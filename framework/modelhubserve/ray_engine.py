@@ -32,8 +32,9 @@ def _import_ray() -> tuple[Any, Any]:
         import ray
         from ray import serve
     except ImportError as error:
-        raise ConfigError(f"--engine ray needs Ray Serve, which is not installed ({error.name}): "
-                          f"{INSTALL_HINT}") from None
+        raise ConfigError(
+            f"--engine ray needs Ray Serve, which is not installed ({error.name}): {INSTALL_HINT}"
+        ) from None
     return ray, serve
 
 
@@ -54,8 +55,10 @@ def _check_room(settings: Settings, cpus: float, local: bool) -> None:
     """A fixed number of replicas that the local instance cannot hold would wait for CPUs forever."""
     needed = settings.replicas * settings.replica_cpus
     if local and not settings.max_replicas and needed > cpus:
-        raise ConfigError(f"{settings.replicas} replica(s) of {settings.replica_cpus:g} CPU need {needed:g} CPUs; "
-                          f"this machine has {cpus:g} (use --replicas or --replica-cpus)")
+        raise ConfigError(
+            f"{settings.replicas} replica(s) of {settings.replica_cpus:g} CPU need {needed:g} CPUs; "
+            f"this machine has {cpus:g} (use --replicas or --replica-cpus)"
+        )
 
 
 def serve_on_ray(settings: Settings) -> None:
@@ -69,8 +72,10 @@ def serve_on_ray(settings: Settings) -> None:
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # "local": a new instance, never one found through RAY_ADDRESS or /tmp/ray/ray_current_cluster
-    init: dict[str, Any] = {"address": settings.ray_address or "local",
-                            "logging_level": logging.getLevelName(settings.log_level.upper())}
+    init: dict[str, Any] = {
+        "address": settings.ray_address or "local",
+        "logging_level": logging.getLevelName(settings.log_level.upper()),
+    }
     if local:
         init.update(include_dashboard=False, _node_ip_address="127.0.0.1")
     ray.init(**init)
@@ -78,9 +83,15 @@ def serve_on_ray(settings: Settings) -> None:
         _check_room(settings, float(ray.cluster_resources().get("CPU", 0)), local)
         serve.start(proxy_location="HeadOnly", http_options=http_options(settings))
         serve.run(application(settings), name=APP_NAME, route_prefix="/", blocking=False)
-        log.info("Ray Serve application %r running at http://%s:%d/ (%s)", APP_NAME, settings.host, settings.port,
-                 f"{settings.min_replicas}-{settings.max_replicas} replicas" if settings.max_replicas
-                 else f"{settings.replicas} replica(s)")
+        log.info(
+            "Ray Serve application %r running at http://%s:%d/ (%s)",
+            APP_NAME,
+            settings.host,
+            settings.port,
+            f"{settings.min_replicas}-{settings.max_replicas} replicas"
+            if settings.max_replicas
+            else f"{settings.replicas} replica(s)",
+        )
         _wait_for_stop()
     finally:
         try:

@@ -60,11 +60,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def limits_of(settings: Settings) -> Limits:
-    return Limits(header_timeout=settings.header_timeout, body_timeout=settings.body_timeout,
-                  min_body_rate=settings.min_body_rate, keepalive_timeout=settings.keepalive_timeout,
-                  max_connections=settings.max_connections,
-                  max_body_bytes=settings.max_upload_bytes + 64 * 1024,  # multipart headers around the file
-                  upload_limit=settings.max_upload_bytes)
+    return Limits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        min_body_rate=settings.min_body_rate,
+        keepalive_timeout=settings.keepalive_timeout,
+        max_connections=settings.max_connections,
+        max_body_bytes=settings.max_upload_bytes + 64 * 1024,  # multipart headers around the file
+        upload_limit=settings.max_upload_bytes,
+    )
 
 
 class FrontMetrics(Protocol):
@@ -75,8 +79,13 @@ class FrontMetrics(Protocol):
     def process_dead(self, pid: int) -> None: ...
 
 
-def serve_app(factory: Callable[[], WSGIApp], settings: Settings, sock: socket.socket | None = None,
-              cors: list[tuple[str, str]] | None = None, metrics: FrontMetrics | None = None) -> None:
+def serve_app(
+    factory: Callable[[], WSGIApp],
+    settings: Settings,
+    sock: socket.socket | None = None,
+    cors: list[tuple[str, str]] | None = None,
+    metrics: FrontMetrics | None = None,
+) -> None:
     """Serve ``factory()``'s WSGI app (built in each worker) until SIGTERM/SIGINT.
 
     ``cors``: the app's CORS headers, which the server's own answers (HTTP-layer errors) carry too.
@@ -84,24 +93,36 @@ def serve_app(factory: Callable[[], WSGIApp], settings: Settings, sock: socket.s
     asyncio.run(_serve(sock or bind(settings.host, settings.port), factory, settings, cors or [], metrics))
 
 
-async def _serve(sock: socket.socket, factory: Callable[[], WSGIApp], settings: Settings,
-                 cors: list[tuple[str, str]], metrics: FrontMetrics | None) -> None:
+async def _serve(
+    sock: socket.socket,
+    factory: Callable[[], WSGIApp],
+    settings: Settings,
+    cors: list[tuple[str, str]],
+    metrics: FrontMetrics | None,
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     limits = limits_of(settings)
     done = _on_done(settings, metrics)
-    spec = WorkerSpec(factory, dataclasses.replace(limits, max_connections=WORKER_CONNECTIONS), cors,
-                      settings.graceful_timeout, done)
-    pool = Pool(settings.effective_workers(), spec, settings.request_timeout + HARD_LIMIT_MARGIN,
-                on_fork=metrics.after_fork if metrics else None, on_exit=metrics.process_dead if metrics else None)
+    spec = WorkerSpec(
+        factory, dataclasses.replace(limits, max_connections=WORKER_CONNECTIONS), cors, settings.graceful_timeout, done
+    )
+    pool = Pool(
+        settings.effective_workers(),
+        spec,
+        settings.request_timeout + HARD_LIMIT_MARGIN,
+        on_fork=metrics.after_fork if metrics else None,
+        on_exit=metrics.process_dead if metrics else None,
+    )
     own = Front(lambda request: _unready(request, pool, cors), limits, cors, on_done=done)
     own.closing = True  # one request per connection here, then the client reconnects to a worker
     await pool.start()
     accepting = loop.create_task(_accept(sock, pool, own, settings.max_connections))
-    log.info("modelhub server listening on http://%s:%s with %d worker process(es)", settings.host, settings.port,
-             pool.size)
+    log.info(
+        "modelhub server listening on http://%s:%s with %d worker process(es)", settings.host, settings.port, pool.size
+    )
     await stop.wait()
     accepting.cancel()
     sock.close()
@@ -132,8 +153,9 @@ async def _answer_here(conn: socket.socket, own: Front, full: bool) -> None:
         own.open += 1
         try:
             peer = writer.get_extra_info("peername") or ("", 0)
-            await own.send_error(writer, None, 503, "too many open connections; retry in a moment",
-                                 Exchange(str(peer[0])))
+            await own.send_error(
+                writer, None, 503, "too many open connections; retry in a moment", Exchange(str(peer[0]))
+            )
         finally:
             own.open -= 1
             writer.close()
@@ -159,13 +181,18 @@ async def _unready(request: WireRequest, pool: Pool, cors: list[tuple[str, str]]
     path = request.target.split("?", 1)[0]
     if path == HEALTH[0]:
         return _json(200, {"live": True}, cors)
-    body: dict[str, object] = {"ready": False} if path == HEALTH[1] else {
-        "error": "the model is still loading; retry in a moment"}
+    body: dict[str, object] = (
+        {"ready": False} if path == HEALTH[1] else {"error": "the model is still loading; retry in a moment"}
+    )
     if pool.load_error and path == HEALTH[1]:
         body["error"] = "no worker could load the model; the server log says why"
     return _json(503, body, cors)
 
 
 def _json(status: int, value: object, cors: list[tuple[str, str]]) -> WireResponse:
-    return OwnResponse(status, "", [("Content-Type", "application/json"), *cors],
-                       json.dumps(value, separators=(",", ":")).encode() + b"\n")
+    return OwnResponse(
+        status,
+        "",
+        [("Content-Type", "application/json"), *cors],
+        json.dumps(value, separators=(",", ":")).encode() + b"\n",
+    )

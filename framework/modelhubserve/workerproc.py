@@ -126,8 +126,9 @@ async def _serve(control: socket.socket, app: WSGIApp, spec: WorkerSpec) -> None
         front.close_idle()
         await asyncio.wait(set(connections), timeout=0.05)
     beating.cancel()
-    log.info("worker %d stops with %d connection(s) left, %d open in its front", os.getpid(), len(connections),
-             front.open)
+    log.info(
+        "worker %d stops with %d connection(s) left, %d open in its front", os.getpid(), len(connections), front.open
+    )
 
 
 async def _connection(front: Front, sock: socket.socket) -> None:

@@ -20,11 +20,23 @@ pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.server]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 CAT_PHOTO = REPO_ROOT / "contrib_src" / "sample_data" / "cat_chelsea.png"
-CAT_CLASSES = ("Egyptian cat", "tabby, tabby cat", "tiger cat", "Persian cat", "Siamese cat, Siamese",
-               "lynx, catamount")
+CAT_CLASSES = (
+    "Egyptian cat",
+    "tabby, tabby cat",
+    "tiger cat",
+    "Persian cat",
+    "Siamese cat, Siamese",
+    "lynx, catamount",
+)
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -45,8 +57,13 @@ def browser(playwright: Any) -> Iterator[Any]:
     """A fresh chromium profile per test: no cache, no state from another test."""
     with tempfile.TemporaryDirectory(prefix="modelhub-chromium-") as profile:
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True,
-            viewport=DESKTOP, device_scale_factor=1, locale="en-GB",
+            profile,
+            executable_path=shutil.which("chromium"),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport=DESKTOP,
+            device_scale_factor=1,
+            locale="en-GB",
         )
         context.set_default_timeout(TIMEOUT_MS)
         try:
@@ -81,8 +98,10 @@ class Page:
     def chart(self) -> list[tuple[str, float]]:
         self.page.wait_for_selector("#result:not([hidden]) #chart .bar-row")
         rows = self.page.locator("#chart .bar-row")
-        return [(rows.nth(i).get_attribute("data-label") or "", float(rows.nth(i).get_attribute("data-probability")))
-                for i in range(rows.count())]
+        return [
+            (rows.nth(i).get_attribute("data-label") or "", float(rows.nth(i).get_attribute("data-probability")))
+            for i in range(rows.count())
+        ]
 
     def wait_idle(self) -> None:
         self.page.wait_for_selector("#busy", state="hidden")
@@ -206,13 +225,16 @@ def test_keyboard_only(browser: Any, server: Any) -> None:
 def test_upload_cat_photo_with_exif_orientation(browser: Any, server: Any) -> None:
     page = Page(browser, server.url + "/")
     p = page.page
-    p.set_input_files("#file-input", files=[{"name": "cat-sideways.jpg", "mimeType": "image/jpeg",
-                                              "buffer": _rotated_cat_jpeg()}])
+    p.set_input_files(
+        "#file-input", files=[{"name": "cat-sideways.jpg", "mimeType": "image/jpeg", "buffer": _rotated_cat_jpeg()}]
+    )
     chart = page.chart()
     assert chart[0][0] in CAT_CLASSES, chart
     # shown as uploaded, upright: stored 300x451 (portrait), displayed 451x300 after EXIF orientation
-    _wait_until(p, "() => { const img = document.getElementById('preview-image');"
-                   " return img.complete && img.naturalWidth > 0; }")
+    _wait_until(
+        p,
+        "() => { const img = document.getElementById('preview-image'); return img.complete && img.naturalWidth > 0; }",
+    )
     width, height = p.evaluate(
         "(() => { const r = document.getElementById('preview-image').getBoundingClientRect();"
         " return [r.width, r.height]; })()"
@@ -252,8 +274,9 @@ def test_drop_and_paste(browser: Any, server: Any) -> None:
 def test_upload_text_file_shows_the_error(browser: Any, server: Any) -> None:
     page = Page(browser, server.url + "/")
     p = page.page
-    p.set_input_files("#file-input", files=[{"name": "notes.txt", "mimeType": "text/plain",
-                                              "buffer": b"this is not a photo\n"}])
+    p.set_input_files(
+        "#file-input", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"this is not a photo\n"}]
+    )
     error = p.locator("#error")
     error.wait_for(state="visible")
     text = error.inner_text()

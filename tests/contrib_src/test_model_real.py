@@ -39,8 +39,9 @@ def top5(api: ModelHubService, source: object) -> list[str]:
 def api(request: pytest.FixtureRequest, int8_model: Path, float_model: Path) -> ModelHubService:
     model_file = int8_model if request.param == "int8" else float_model
     settings = load_settings({"model_file": str(model_file)}, {})
-    return service_for(load_model(REPO / "contrib_src", model_file=model_file, settings=settings),
-                       REPO / "contrib_src", settings)
+    return service_for(
+        load_model(REPO / "contrib_src", model_file=model_file, settings=settings), REPO / "contrib_src", settings
+    )
 
 
 @pytest.mark.parametrize("photo", list(EXPECTED), ids=lambda p: p.name)
@@ -90,7 +91,10 @@ def test_both_naming_styles_and_fixed_batch(tmp_path: Path, int8_model: Path) ->
         apis.append(service_for(model, REPO / "contrib_src", load_settings({}, {})))
     session = apis[1].model.session
     assert (session.inputs[0].name, session.output_names, session.fixed_batch) == (
-        "data", ["mobilenetv20_output_flatten0_reshape0"], 1)
+        "data",
+        ["mobilenetv20_output_flatten0_reshape0"],
+        1,
+    )
     assert apis[0].model.session.fixed_batch is None
     photo = str(SKIMAGE / "chelsea.png")
     first, second = (np.array([e["probability"] for e in a.predict(photo)["output"][0]["prediction"]]) for a in apis)

@@ -123,6 +123,7 @@ def test_sixteen_bit_table_matches_integer_rounding() -> None:
 
 # -- extreme aspect ratios: the upscaling bomb -----------------------------------------
 
+
 @pytest.fixture
 def resize_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """Every size Image.resize is asked for."""
@@ -139,8 +140,9 @@ def resize_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("size", [(32, 200_000), (200_000, 32), (40, 3000), (5000, 300)])
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "I;16"])
-def test_extreme_aspect_ratio_never_builds_the_resized_image(resize_sizes: list[tuple[int, int]],
-                                                             size: tuple[int, int], mode: str) -> None:
+def test_extreme_aspect_ratio_never_builds_the_resized_image(
+    resize_sizes: list[tuple[int, int]], size: tuple[int, int], mode: str
+) -> None:
     img = textured(size, mode) if size[0] * size[1] <= 2_000_000 else Image.new(mode, size)
     out = prepare_image(img)
     assert out.size == (224, 224) and out.mode == "RGB"

@@ -33,13 +33,17 @@ def test_legacy_package_runs_unchanged(fake_package, tmp_path: Path) -> None:
 
 def test_two_packages_with_same_module_names_in_one_process(fake_package) -> None:
     first = fake_package("one")
-    second = fake_package("two", processing=(
-        "from modelhublib.processor import ImageProcessorBase\n"
-        "class FakeProcessor(ImageProcessorBase):\n"
-        "    def _preprocessBeforeConversionToNumpy(self, image):\n"
-        "        return image.convert('RGB')\n"
-        "    def computeOutput(self, r):\n"
-        "        return [{'label': 'second', 'probability': 1.0}]\n"))
+    second = fake_package(
+        "two",
+        processing=(
+            "from modelhublib.processor import ImageProcessorBase\n"
+            "class FakeProcessor(ImageProcessorBase):\n"
+            "    def _preprocessBeforeConversionToNumpy(self, image):\n"
+            "        return image.convert('RGB')\n"
+            "    def computeOutput(self, r):\n"
+            "        return [{'label': 'second', 'probability': 1.0}]\n"
+        ),
+    )
     api_one = ModelHubAPI(load_model(first), first)
     api_two = ModelHubAPI(load_model(second), second)
     sample = str(first / "sample_data" / "red.png")
@@ -48,10 +52,12 @@ def test_two_packages_with_same_module_names_in_one_process(fake_package) -> Non
 
 
 def test_model_raising_in_init_is_a_clear_config_error(fake_package, caplog) -> None:
-    package = fake_package(inference="from modelhublib.model import ModelBase\n"
-                                     "class Model(ModelBase):\n"
-                                     "    def __init__(self):\n"
-                                     "        raise RuntimeError('weights corrupt')\n")
+    package = fake_package(
+        inference="from modelhublib.model import ModelBase\n"
+        "class Model(ModelBase):\n"
+        "    def __init__(self):\n"
+        "        raise RuntimeError('weights corrupt')\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_model(package)
     assert "RuntimeError: weights corrupt" in info.value.message and str(package) in info.value.message
@@ -67,8 +73,15 @@ def test_missing_inference_and_missing_class(fake_package) -> None:
         load_model(package)
 
 
-@pytest.mark.parametrize("text,message", [(None, "config file missing"), ("{oops", "malformed JSON at line 1"),
-                                          ("[]", "must be a JSON object"), ('{"id": 1}', "required key")])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (None, "config file missing"),
+        ("{oops", "malformed JSON at line 1"),
+        ("[]", "must be a JSON object"),
+        ('{"id": 1}', "required key"),
+    ],
+)
 def test_config_problems(fake_package, text: str | None, message: str) -> None:
     package = fake_package()
     config = package / "model" / "config.json"
@@ -81,14 +94,17 @@ def test_config_problems(fake_package, text: str | None, message: str) -> None:
 
 
 def test_model_file_and_settings_are_offered_when_accepted(fake_package, tmp_path: Path) -> None:
-    package = fake_package(inference=(
-        "from modelhublib.model import ModelBase\n"
-        "class Model(ModelBase):\n"
-        "    accepts_in_memory = True\n"
-        "    def __init__(self, model_file=None, settings=None):\n"
-        "        self.model_file, self.settings = model_file, settings\n"
-        "    def infer(self, input):\n"
-        "        return [{'label': type(input).__name__, 'probability': 1.0}]\n"))
+    package = fake_package(
+        inference=(
+            "from modelhublib.model import ModelBase\n"
+            "class Model(ModelBase):\n"
+            "    accepts_in_memory = True\n"
+            "    def __init__(self, model_file=None, settings=None):\n"
+            "        self.model_file, self.settings = model_file, settings\n"
+            "    def infer(self, input):\n"
+            "        return [{'label': type(input).__name__, 'probability': 1.0}]\n"
+        )
+    )
     model = load_model(package, model_file=tmp_path / "m.onnx", settings="S")
     assert model.model_file == tmp_path / "m.onnx" and model.settings == "S"
     # An in-memory model receives the uploaded bytes themselves: no temporary file.

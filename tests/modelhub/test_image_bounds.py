@@ -75,6 +75,7 @@ def enlarged(data: bytes, factor: int = 2) -> bytes:
 
 # -- the walk --------------------------------------------------------------------------
 
+
 def test_walk_counts_baseline_and_progressive_scans() -> None:
     assert jpeg.walk(photo()).scans == 1
     assert jpeg.walk(photo(mode="L")).scans == 1
@@ -97,6 +98,7 @@ def test_walk_on_real_photos() -> None:
 
 
 # -- scan bombs: 422 before decoding ---------------------------------------------------
+
 
 def test_scan_bomb_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     bomb = scan_bomb(2000)
@@ -168,6 +170,7 @@ def test_too_many_segments_and_bad_lengths() -> None:
 
 
 # -- data that ends early: 400 ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("save", [{}, {"progressive": True}, {"restart_marker_rows": 1}], ids=str)
 @pytest.mark.parametrize("mode", ["RGB", "L"])

@@ -16,8 +16,13 @@ def test_defaults() -> None:
 
 
 def test_environment_then_flags() -> None:
-    env = {"MODELHUB_PORT": "9001", "MODELHUB_WORKERS": "3", "MODELHUB_ALLOW_URL_FETCH": "yes",
-           "MODELHUB_URL_ALLOWLIST": "a.example, b.example", "MODELHUB_MODEL_FILE": "/m.onnx"}
+    env = {
+        "MODELHUB_PORT": "9001",
+        "MODELHUB_WORKERS": "3",
+        "MODELHUB_ALLOW_URL_FETCH": "yes",
+        "MODELHUB_URL_ALLOWLIST": "a.example, b.example",
+        "MODELHUB_MODEL_FILE": "/m.onnx",
+    }
     s = load_settings({"port": 9002, "workers": None}, env)
     assert s.port == 9002  # the flag wins
     assert s.workers == 3 and s.effective_workers() == 3  # None means "flag not given"
@@ -25,9 +30,16 @@ def test_environment_then_flags() -> None:
     assert s.model_file == Path("/m.onnx")
 
 
-@pytest.mark.parametrize("env", [{"MODELHUB_PORT": "http"}, {"MODELHUB_PORT": "70000"},
-                                 {"MODELHUB_ALLOW_URL_FETCH": "maybe"}, {"MODELHUB_MAX_CONNECTIONS": "0"},
-                                 {"MODELHUB_MODEL_SHA256": "abc"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MODELHUB_PORT": "http"},
+        {"MODELHUB_PORT": "70000"},
+        {"MODELHUB_ALLOW_URL_FETCH": "maybe"},
+        {"MODELHUB_MAX_CONNECTIONS": "0"},
+        {"MODELHUB_MODEL_SHA256": "abc"},
+    ],
+)
 def test_bad_values_are_clear_errors(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({}, env)

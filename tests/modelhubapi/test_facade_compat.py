@@ -36,22 +36,35 @@ RETURNS = {
 
 
 def model_source(body: str) -> str:
-    return ("import os\nimport numpy as np\nfrom modelhublib.model import ModelBase\n"
-            "class Model(ModelBase):\n"
-            "    def infer(self, input):\n"
-            "        assert os.path.isfile(input), input\n"
-            f"        {body}\n")
+    return (
+        "import os\nimport numpy as np\nfrom modelhublib.model import ModelBase\n"
+        "class Model(ModelBase):\n"
+        "    def infer(self, input):\n"
+        "        assert os.path.isfile(input), input\n"
+        f"        {body}\n"
+    )
 
 
 @pytest.fixture
 def api_for(fake_package, tmp_path: Path):
     def build(returns: str, outputs: int = 1, config: bool = True) -> tuple[ModelHubAPI, Path]:
-        spec = TWO_OUTPUTS if outputs == 2 else {**TWO_OUTPUTS, "model": {
-            **TWO_OUTPUTS["model"], "io": {**TWO_OUTPUTS["model"]["io"],
-                                           "output": [TWO_OUTPUTS["model"]["io"]["output"][0 if "label" in returns
-                                                                                          else 1]]}}}
-        package = fake_package(f"p{abs(hash((returns, outputs, config)))}", config=spec,
-                               inference=model_source(RETURNS[returns]))
+        spec = (
+            TWO_OUTPUTS
+            if outputs == 2
+            else {
+                **TWO_OUTPUTS,
+                "model": {
+                    **TWO_OUTPUTS["model"],
+                    "io": {
+                        **TWO_OUTPUTS["model"]["io"],
+                        "output": [TWO_OUTPUTS["model"]["io"]["output"][0 if "label" in returns else 1]],
+                    },
+                },
+            }
+        )
+        package = fake_package(
+            f"p{abs(hash((returns, outputs, config)))}", config=spec, inference=model_source(RETURNS[returns])
+        )
         if not config:
             (package / "model" / "config.json").unlink()
         model = load_model(package)
@@ -79,8 +92,7 @@ def test_numpy_to_file_saves_the_array_in_the_output_folder(api_for, tmp_path: P
     assert np.array_equal(np.load(saved), np.asarray(MASK))
 
 
-@pytest.mark.parametrize("returns", ["one label list", "a list of one label list", "one array",
-                                     "a list of one array"])
+@pytest.mark.parametrize("returns", ["one label list", "a list of one label list", "one array", "a list of one array"])
 def test_a_single_output_may_come_wrapped_in_a_list_or_not(api_for, returns: str) -> None:
     api, package = api_for(returns)
     (output,) = api.predict(str(package / "sample_data" / "red.png"), numpyToFile=False)["output"]

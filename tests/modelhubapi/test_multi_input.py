@@ -35,9 +35,11 @@ INFERENCE = (
 def multi(fake_package, tmp_path: Path):
     config = copy.deepcopy(FAKE_CONFIG)
     limits = [{"min": 1, "max": 4}, {"min": 4}, {"min": 4}]
-    config["model"]["io"]["input"] = {"format": ["application/json"],
-                                      "t1": {"format": ["image/png"], "dim_limits": limits},
-                                      "flair": {"format": ["image/png"], "dim_limits": limits}}
+    config["model"]["io"]["input"] = {
+        "format": ["application/json"],
+        "t1": {"format": ["image/png"], "dim_limits": limits},
+        "flair": {"format": ["image/png"], "dim_limits": limits},
+    }
     package = fake_package("multi", config=config, inference=INFERENCE)
     data = tmp_path / "data"
     (data / "scans").mkdir(parents=True)
@@ -49,8 +51,11 @@ def multi(fake_package, tmp_path: Path):
 
 
 def request(t1: str, flair: str) -> dict:
-    return {"format": ["application/json"], "t1": {"format": "image/png", "fileurl": t1},
-            "flair": {"format": "image/png", "fileurl": flair}}
+    return {
+        "format": ["application/json"],
+        "t1": {"format": "image/png", "fileurl": t1},
+        "flair": {"format": "image/png", "fileurl": flair},
+    }
 
 
 def test_dict_input_with_files_under_the_data_folder(multi) -> None:
@@ -67,9 +72,16 @@ def test_json_file_and_json_upload(multi) -> None:
     assert len(api.predict(text.encode())["output"][0]["prediction"]) == 2
 
 
-@pytest.mark.parametrize("t1,error", [
-    ("../outside.png", Forbidden), (None, Forbidden), ("scans/none.png", NotFound),
-    ("file:///etc/passwd", BadRequest), ("scans/t1\x00.png", BadRequest)])
+@pytest.mark.parametrize(
+    "t1,error",
+    [
+        ("../outside.png", Forbidden),
+        (None, Forbidden),
+        ("scans/none.png", NotFound),
+        ("file:///etc/passwd", BadRequest),
+        ("scans/t1\x00.png", BadRequest),
+    ],
+)
 def test_local_path_rules(multi, t1: str | None, error: type) -> None:
     api, *_ = multi
     with pytest.raises(error):
@@ -102,8 +114,9 @@ def test_rest_upload_of_the_json(multi) -> None:
     api, package, settings, _ = multi
     client = ModelHubRESTAPI(api.model, package, settings).app.test_client()
     data = json.dumps(request("scans/t1.png", "flair.png")).encode()
-    response = client.post("/api/predict", data={"file": (io.BytesIO(data), "in.json")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/predict", data={"file": (io.BytesIO(data), "in.json")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["output"][0]["shape"] == [2]
 

@@ -41,8 +41,9 @@ def client(api: Any) -> Any:
 
 
 def modelhub_probabilities(client: Any, photo: Path) -> np.ndarray:
-    response = client.post("/api/predict", data={"file": (io.BytesIO(photo.read_bytes()), photo.name)},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/predict", data={"file": (io.BytesIO(photo.read_bytes()), photo.name)}, content_type="multipart/form-data"
+    )
     assert response.status_code == 200
     return np.array([entry["probability"] for entry in response.get_json()["output"][0]["prediction"]])
 
@@ -91,11 +92,19 @@ def test_metadata_ready_and_config(client: Any) -> None:
     assert server["name"] == "modelhub" and {"binary_tensor_data", "classification"} <= set(server["extensions"])
     metadata = client.get("/v2/models/mobilenet").get_json()
     assert metadata == client.get("/v2/models/mobilenet/versions/1").get_json()
-    assert metadata == {"name": "mobilenet", "versions": ["1"], "platform": "onnxruntime_onnx",
-                        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]},
-                                   {"name": "image", "datatype": "BYTES", "shape": [-1]}],
-                        "outputs": [{"name": "output", "datatype": "FP32", "shape": [-1, 1000]},
-                                    {"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]}]}
+    assert metadata == {
+        "name": "mobilenet",
+        "versions": ["1"],
+        "platform": "onnxruntime_onnx",
+        "inputs": [
+            {"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]},
+            {"name": "image", "datatype": "BYTES", "shape": [-1]},
+        ],
+        "outputs": [
+            {"name": "output", "datatype": "FP32", "shape": [-1, 1000]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]},
+        ],
+    }
     ready = client.get("/v2/models/mobilenet/ready")
     assert ready.status_code == 200 and ready.get_json() == {"name": "mobilenet", "ready": True}
     assert client.get("/v2/models/mobilenet/versions/1/ready").status_code == 200
@@ -110,11 +119,18 @@ def test_metadata_ready_and_config(client: Any) -> None:
 
 
 def test_unknown_model_or_version_is_404(client: Any) -> None:
-    for path in ("/v2/models/resnet", "/v2/models/resnet/ready", "/v2/models/resnet/config",
-                 "/v2/models/resnet/versions/1"):
+    for path in (
+        "/v2/models/resnet",
+        "/v2/models/resnet/ready",
+        "/v2/models/resnet/config",
+        "/v2/models/resnet/versions/1",
+    ):
         assert error(client.get(path), 404) == "no model 'resnet': this server serves 'mobilenet'"
-    for path in ("/v2/models/mobilenet/versions/2", "/v2/models/mobilenet/versions/2/ready",
-                 "/v2/models/mobilenet/versions/0/config"):
+    for path in (
+        "/v2/models/mobilenet/versions/2",
+        "/v2/models/mobilenet/versions/2/ready",
+        "/v2/models/mobilenet/versions/0/config",
+    ):
         assert "has no version" in error(client.get(path), 404) and "versions are ['1']" in error(client.get(path), 404)
     assert "no model 'resnet'" in error(client.post("/v2/models/resnet/infer", data=b"{}"), 404)
     assert "no version '7'" in error(client.post("/v2/models/mobilenet/versions/7/infer", data=b"{}"), 404)
@@ -122,8 +138,10 @@ def test_unknown_model_or_version_is_404(client: Any) -> None:
 
 def test_json_tensors_equal_api_predict(api: Any, client: Any) -> None:
     x = preprocessed(api, PHOTOS[:2])
-    request = {"id": "json-1", "inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape),
-                                           "data": x.ravel().tolist()}]}
+    request = {
+        "id": "json-1",
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}],
+    }
     response = client.post(INFER, json=request)
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = response.get_json()
@@ -143,10 +161,15 @@ def test_json_tensors_equal_api_predict(api: Any, client: Any) -> None:
 
 def test_binary_tensors_without_content_type(api: Any, client: Any) -> None:
     x = preprocessed(api, PHOTOS)
-    header = {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape),
-                          "parameters": {"binary_data_size": x.nbytes}}],
-              "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}},
-                          {"name": "output", "parameters": {"binary_data": False}}]}
+    header = {
+        "inputs": [
+            {"name": "input", "datatype": "FP32", "shape": list(x.shape), "parameters": {"binary_data_size": x.nbytes}}
+        ],
+        "outputs": [
+            {"name": "probabilities", "parameters": {"binary_data": True}},
+            {"name": "output", "parameters": {"binary_data": False}},
+        ],
+    }
     response = client.post(INFER, **binary_request(header, x.tobytes()))
     assert response.status_code == 200, response.data
     assert int(response.headers["Inference-Header-Content-Length"]) < len(response.data)
@@ -159,10 +182,15 @@ def test_binary_tensors_without_content_type(api: Any, client: Any) -> None:
 
 def test_bytes_images_with_classification_equal_api_predict(client: Any) -> None:
     raw = encode_bytes_elements([photo.read_bytes() for photo in PHOTOS])
-    header = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [len(PHOTOS)],
-                          "parameters": {"binary_data_size": len(raw)}}],
-              "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}},
-                          {"name": "output", "parameters": {"classification": 5}}]}
+    header = {
+        "inputs": [
+            {"name": "image", "datatype": "BYTES", "shape": [len(PHOTOS)], "parameters": {"binary_data_size": len(raw)}}
+        ],
+        "outputs": [
+            {"name": "probabilities", "parameters": {"binary_data": True}},
+            {"name": "output", "parameters": {"classification": 5}},
+        ],
+    }
     response = client.post(INFER, **binary_request(header, raw))
     assert response.status_code == 200, response.data
     outputs = outputs_of(response)
@@ -170,17 +198,28 @@ def test_bytes_images_with_classification_equal_api_predict(client: Any) -> None
     for row, top, photo in zip(outputs["probabilities"], outputs["output"], PHOTOS, strict=True):
         expected = modelhub_probabilities(client, photo)
         assert np.allclose(row, expected, atol=1e-6, rtol=0)
-        top5 = client.post("/api/predict?top=5", data={"file": (io.BytesIO(photo.read_bytes()), photo.name)},
-                           content_type="multipart/form-data").get_json()["output"][0]["prediction"]
+        top5 = client.post(
+            "/api/predict?top=5",
+            data={"file": (io.BytesIO(photo.read_bytes()), photo.name)},
+            content_type="multipart/form-data",
+        ).get_json()["output"][0]["prediction"]
         assert [entry.split(":", 2)[2] for entry in top] == [entry["label"] for entry in top5]
         assert [int(entry.split(":")[1]) for entry in top] == list(np.argsort(-expected, kind="stable")[:5])
 
 
 def test_json_base64_image_with_classification(client: Any) -> None:
     photo = PHOTOS[0]
-    request = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                           "data": [base64.b64encode(photo.read_bytes()).decode()]}],
-               "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}]}
+    request = {
+        "inputs": [
+            {
+                "name": "image",
+                "datatype": "BYTES",
+                "shape": [1],
+                "data": [base64.b64encode(photo.read_bytes()).decode()],
+            }
+        ],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}],
+    }
     body = client.post(INFER, json=request).get_json()
     (output,) = body["outputs"]
     assert output["datatype"] == "BYTES" and output["shape"] == [1, 3]
@@ -242,16 +281,28 @@ def test_a_batch_over_a_fixed_batch_models_maximum_is_400(tmp_path: Path, int8_m
     shapes = {i["name"]: i["shape"] for i in client.get("/v2/models/mobilenet").get_json()["inputs"]}
     assert shapes == {"input": [1, 3, 224, 224], "image": [1]}
     x = preprocessed(api, PHOTOS[:2])
-    request = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [2, 3, 224, 224],
-                           "parameters": {"binary_data_size": x.nbytes}}]}
+    request = {
+        "inputs": [
+            {
+                "name": "input",
+                "datatype": "FP32",
+                "shape": [2, 3, 224, 224],
+                "parameters": {"binary_data_size": x.nbytes},
+            }
+        ]
+    }
     message = error(client.post(INFER, **binary_request(request, x.tobytes())), 400)
     assert message == "input 'input': a batch of 2 is larger than model 'mobilenet''s max_batch_size of 1"
     raw = encode_bytes_elements([p.read_bytes() for p in PHOTOS[:2]])
-    images = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2],
-                          "parameters": {"binary_data_size": len(raw)}}]}
+    images = {
+        "inputs": [{"name": "image", "datatype": "BYTES", "shape": [2], "parameters": {"binary_data_size": len(raw)}}]
+    }
     assert "a batch of 2 is larger" in error(client.post(INFER, **binary_request(images, raw)), 400)
-    one = {"inputs": [{**request["inputs"][0], "shape": [1, 3, 224, 224],
-                       "parameters": {"binary_data_size": x.nbytes // 2}}]}
+    one = {
+        "inputs": [
+            {**request["inputs"][0], "shape": [1, 3, 224, 224], "parameters": {"binary_data_size": x.nbytes // 2}}
+        ]
+    }
     response = client.post(INFER, **binary_request(one, x[:1].tobytes()))
     assert response.status_code == 200
     assert np.allclose(outputs_of(response)["probabilities"][0], modelhub_probabilities(client, PHOTOS[0]), atol=1e-6)

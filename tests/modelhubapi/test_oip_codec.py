@@ -48,10 +48,14 @@ def test_split_body() -> None:
 def test_binary_inputs_are_taken_in_order_with_their_sizes() -> None:
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     ids = np.array([7, -1], dtype=np.int64)
-    header = {"id": "r1", "inputs": [
-        {"name": "x", "datatype": "FP32", "shape": [2, 3, 4], "parameters": {"binary_data_size": x.nbytes}},
-        {"name": "ids", "datatype": "INT64", "shape": [2], "parameters": {"binary_data_size": ids.nbytes}},
-        {"name": "j", "datatype": "FP32", "shape": [1, 2], "data": [[0.5, 1.5]]}]}
+    header = {
+        "id": "r1",
+        "inputs": [
+            {"name": "x", "datatype": "FP32", "shape": [2, 3, 4], "parameters": {"binary_data_size": x.nbytes}},
+            {"name": "ids", "datatype": "INT64", "shape": [2], "parameters": {"binary_data_size": ids.nbytes}},
+            {"name": "j", "datatype": "FP32", "shape": [1, 2], "data": [[0.5, 1.5]]},
+        ],
+    }
     body, length = framed(header, x.tobytes(), ids.tobytes())
     request = parse_infer_request(body, length)
     assert request.id == "r1" and request.outputs is None and not request.binary_output
@@ -105,16 +109,26 @@ def test_json_request_errors() -> None:
 
 def test_requested_outputs_and_their_parameters() -> None:
     base = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}
-    request = parse_infer_request(orjson.dumps({**base, "parameters": {"binary_data_output": True}, "outputs": [
-        {"name": "a"}, {"name": "b", "parameters": {"binary_data": False, "classification": 3}}]}))
+    request = parse_infer_request(
+        orjson.dumps(
+            {
+                **base,
+                "parameters": {"binary_data_output": True},
+                "outputs": [{"name": "a"}, {"name": "b", "parameters": {"binary_data": False, "classification": 3}}],
+            }
+        )
+    )
     assert [(o.name, o.binary, o.classification) for o in request.outputs] == [("a", True, None), ("b", False, 3)]
     assert request.binary_output
-    assert "classification must be a positive integer" in bad(orjson.dumps(
-        {**base, "outputs": [{"name": "a", "parameters": {"classification": "3"}}]}))
-    assert "binary_data must be true or false" in bad(orjson.dumps(
-        {**base, "outputs": [{"name": "a", "parameters": {"binary_data": 1}}]}))
-    assert "binary_data_output must be true or false" in bad(orjson.dumps(
-        {**base, "parameters": {"binary_data_output": "yes"}}))
+    assert "classification must be a positive integer" in bad(
+        orjson.dumps({**base, "outputs": [{"name": "a", "parameters": {"classification": "3"}}]})
+    )
+    assert "binary_data must be true or false" in bad(
+        orjson.dumps({**base, "outputs": [{"name": "a", "parameters": {"binary_data": 1}}]})
+    )
+    assert "binary_data_output must be true or false" in bad(
+        orjson.dumps({**base, "parameters": {"binary_data_output": "yes"}})
+    )
     assert "'outputs' must be a list" in bad(orjson.dumps({**base, "outputs": {"name": "a"}}))
 
 
@@ -164,29 +178,48 @@ def test_classification_strings_follow_triton() -> None:
 def test_response_json_and_binary() -> None:
     probabilities = np.array([[0.25, 0.75]], dtype=np.float32)
     labels = [b"0.750000:1:b"]
-    body, length = encode_infer_response("m", "1", "req-7", [
-        Tensor("p", "FP32", [1, 2], probabilities), Tensor("c", "BYTES", [1, 1], labels)])
+    body, length = encode_infer_response(
+        "m", "1", "req-7", [Tensor("p", "FP32", [1, 2], probabilities), Tensor("c", "BYTES", [1, 1], labels)]
+    )
     assert length is None
-    assert orjson.loads(body) == {"model_name": "m", "model_version": "1", "id": "req-7", "outputs": [
-        {"name": "p", "datatype": "FP32", "shape": [1, 2], "data": [0.25, 0.75]},
-        {"name": "c", "datatype": "BYTES", "shape": [1, 1], "data": ["0.750000:1:b"]}]}
-    body, length = encode_infer_response("m", "1", None, [
-        Tensor("p", "FP32", [1, 2], probabilities, binary=True), Tensor("c", "BYTES", [1, 1], labels, binary=True),
-        Tensor("q", "FP32", [1, 2], probabilities)])
+    assert orjson.loads(body) == {
+        "model_name": "m",
+        "model_version": "1",
+        "id": "req-7",
+        "outputs": [
+            {"name": "p", "datatype": "FP32", "shape": [1, 2], "data": [0.25, 0.75]},
+            {"name": "c", "datatype": "BYTES", "shape": [1, 1], "data": ["0.750000:1:b"]},
+        ],
+    }
+    body, length = encode_infer_response(
+        "m",
+        "1",
+        None,
+        [
+            Tensor("p", "FP32", [1, 2], probabilities, binary=True),
+            Tensor("c", "BYTES", [1, 1], labels, binary=True),
+            Tensor("q", "FP32", [1, 2], probabilities),
+        ],
+    )
     assert length is not None
     header = orjson.loads(body[:length])
     assert "id" not in header
-    assert [o.get("parameters") for o in header["outputs"]] == [{"binary_data_size": 8}, {"binary_data_size": 16},
-                                                               None]
+    assert [o.get("parameters") for o in header["outputs"]] == [{"binary_data_size": 8}, {"binary_data_size": 16}, None]
     assert body[length:] == probabilities.astype("<f4").tobytes() + encode_bytes_elements(labels)
 
 
 def test_response_reads_back_in_tritonclient() -> None:
     http = pytest.importorskip("tritonclient.http")
     probabilities = np.array([[0.25, 0.75], [0.5, 0.5]], dtype=np.float32)
-    body, length = encode_infer_response("m", "1", "x", [
-        Tensor("p", "FP32", [2, 2], probabilities, binary=True),
-        Tensor("c", "BYTES", [2, 1], [b"0.750000:1:b", b"0.500000:0:a"], binary=True)])
+    body, length = encode_infer_response(
+        "m",
+        "1",
+        "x",
+        [
+            Tensor("p", "FP32", [2, 2], probabilities, binary=True),
+            Tensor("c", "BYTES", [2, 1], [b"0.750000:1:b", b"0.500000:0:a"], binary=True),
+        ],
+    )
     result = http.InferResult.from_response_body(body, header_length=length)
     assert np.array_equal(result.as_numpy("p"), probabilities)
     assert result.as_numpy("c").tolist() == [[b"0.750000:1:b"], [b"0.500000:0:a"]]

@@ -26,8 +26,9 @@ def test_an_after_request_hook_sees_every_response(fake_package) -> None:
     photo = (package / "sample_data" / "red.png").read_bytes()
     sent = [
         client.post("/api/predict", data={"file": (io.BytesIO(photo), "x.png")}, content_type="multipart/form-data"),
-        client.post("/api/predict?top=1", data={"file": (io.BytesIO(photo), "x.png")},
-                    content_type="multipart/form-data"),
+        client.post(
+            "/api/predict?top=1", data={"file": (io.BytesIO(photo), "x.png")}, content_type="multipart/form-data"
+        ),
         client.post("/api/predict", data={"file": (io.BytesIO(b"text"), "x.png")}, content_type="multipart/form-data"),
         client.post("/api/predict", data=b"raw", content_type="image/png"),
         client.get("/api/get_config"),

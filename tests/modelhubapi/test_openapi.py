@@ -60,11 +60,23 @@ def test_docs_page_is_local(app) -> None:  # type: ignore[no-untyped-def]
 def test_schemathesis_against_the_live_server(start_server, int8_model: Path) -> None:  # type: ignore[no-untyped-def]
     server = start_server("--model-file", str(int8_model), "--workers", "2")
     assert requests.get(f"{server.url}/openapi.json", timeout=10).status_code == 200
-    command = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{server.url}/openapi.json",
-               "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                           "response_schema_conformance",
-               "--max-examples", "15", "--seed", "1", "--request-timeout", "30", "--workers", "2",
-               "--exclude-path", "/api/get_model_files"]  # the zip of model/ (its .onnx) is large: tested elsewhere
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"{server.url}/openapi.json",
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        "--max-examples",
+        "15",
+        "--seed",
+        "1",
+        "--request-timeout",
+        "30",
+        "--workers",
+        "2",
+        "--exclude-path",
+        "/api/get_model_files",
+    ]  # the zip of model/ (its .onnx) is large: tested elsewhere
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in result.stdout.lower()
@@ -73,7 +85,10 @@ def test_schemathesis_against_the_live_server(start_server, int8_model: Path) ->
 def test_without_metrics_the_document_has_no_metrics_route(fake_package) -> None:  # type: ignore[no-untyped-def]
     package: Path = fake_package()
     app = ModelHubRESTAPI(load_model(package), package, load_settings({"metrics": False}, {})).app
-    documented = {(path, method) for path, item in app.test_client().get("/openapi.json").get_json()["paths"].items()
-                  for method in item}
+    documented = {
+        (path, method)
+        for path, item in app.test_client().get("/openapi.json").get_json()["paths"].items()
+        for method in item
+    }
     assert ("/metrics", "get") not in documented
     assert documented == flask_operations(app)

@@ -28,8 +28,9 @@ def client(package: Path):
 
 
 def upload(client, data: bytes, name: str = "x.png", query: str = ""):
-    return client.post(f"/api/predict{query}", data={"file": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/api/predict{query}", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
 
 
 def test_predict_response_has_exactly_the_modelhub_shape(client, package: Path) -> None:
@@ -79,7 +80,8 @@ def test_predict_sample(client) -> None:
     assert body["output"][0]["prediction"][0]["label"] == "red"
     assert client.get("/api/predict_sample?filename=nope.png").status_code == 404
     assert client.get("/api/predict_sample").get_json() == {
-        "error": "predict_sample needs ?filename=<name of a sample file>"}
+        "error": "predict_sample needs ?filename=<name of a sample file>"
+    }
 
 
 def test_model_files_zip(client, package: Path) -> None:
@@ -93,7 +95,8 @@ def test_model_files_zip(client, package: Path) -> None:
 def test_unknown_routes_answer_json(client, path: str, status: int) -> None:
     response = client.get(path)
     assert response.status_code == status and response.get_json() == {
-        "error": "no such route: see the README for the API"}
+        "error": "no such route: see the README for the API"
+    }
 
 
 def test_wrong_method_answers_json(client) -> None:
@@ -104,8 +107,9 @@ def test_wrong_method_answers_json(client) -> None:
 def test_cors_header_on_every_response(client) -> None:
     for response in (client.get("/api/get_config"), client.get("/nope"), upload(client, b"")):
         assert response.headers["Access-Control-Allow-Origin"] == "*"
-    preflight = client.options("/api/predict", headers={"Origin": "http://app.example",
-                                                        "Access-Control-Request-Method": "POST"})
+    preflight = client.options(
+        "/api/predict", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
+    )
     assert preflight.status_code == 200 and "POST" in preflight.headers["Access-Control-Allow-Methods"]
 
 
@@ -129,19 +133,23 @@ def test_upload_errors(client, package: Path) -> None:
     assert text.status_code == 415 and "text/plain" in text.get_json()["error"]
     raw = client.post("/api/predict", data=b"\x89PNG", content_type="image/png")
     assert raw.status_code == 415 and "multipart/form-data" in raw.get_json()["error"]
-    small = client.post("/api/predict", data={"image": (io.BytesIO(b"x"), "a.png")},
-                        content_type="multipart/form-data")
+    small = client.post("/api/predict", data={"image": (io.BytesIO(b"x"), "a.png")}, content_type="multipart/form-data")
     assert small.status_code == 400 and small.get_json()["error"].startswith("no multipart field 'file'")
 
 
 def test_array_outputs_are_served_from_output(fake_package) -> None:
     config = json.loads(json.dumps(FAKE_CONFIG))
     config["model"]["io"]["output"] = [{"name": "mask", "type": "mask_image", "description": "a mask"}]
-    package = fake_package("masks", config=config, inference=(
-        "import numpy as np\nfrom modelhublib.model import ModelBase\n"
-        "class Model(ModelBase):\n"
-        "    def infer(self, input):\n"
-        "        return np.arange(6, dtype=np.uint8).reshape(2, 3)\n"))
+    package = fake_package(
+        "masks",
+        config=config,
+        inference=(
+            "import numpy as np\nfrom modelhublib.model import ModelBase\n"
+            "class Model(ModelBase):\n"
+            "    def infer(self, input):\n"
+            "        return np.arange(6, dtype=np.uint8).reshape(2, 3)\n"
+        ),
+    )
     client = ModelHubRESTAPI(load_model(package), package, load_settings({}, {})).app.test_client()
     body = client.get("/api/predict_sample?filename=red.png").get_json()
     output = body["output"][0]
@@ -155,11 +163,15 @@ def test_array_outputs_are_served_from_output(fake_package) -> None:
 
 
 def test_model_failure_is_500_without_internals(fake_package, caplog) -> None:
-    package = fake_package("broken", inference=(
-        "from modelhublib.model import ModelBase\n"
-        "class Model(ModelBase):\n"
-        "    def infer(self, input):\n"
-        "        raise KeyError('secret internal detail')\n"))
+    package = fake_package(
+        "broken",
+        inference=(
+            "from modelhublib.model import ModelBase\n"
+            "class Model(ModelBase):\n"
+            "    def infer(self, input):\n"
+            "        raise KeyError('secret internal detail')\n"
+        ),
+    )
     client = ModelHubRESTAPI(load_model(package), package, load_settings({}, {})).app.test_client()
     response = client.get("/api/predict_sample?filename=red.png")
     assert response.status_code == 500

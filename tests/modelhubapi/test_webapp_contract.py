@@ -18,8 +18,14 @@ import requests
 pytestmark = [pytest.mark.model, pytest.mark.server]
 
 ORIGIN = "http://modelhub-webapp.example:3000"
-CAT_CLASSES = {"Egyptian cat", "tabby, tabby cat", "tiger cat", "Persian cat", "Siamese cat, Siamese",
-               "lynx, catamount"}
+CAT_CLASSES = {
+    "Egyptian cat",
+    "tabby, tabby cat",
+    "tiger cat",
+    "Persian cat",
+    "Siamese cat, Siamese",
+    "lynx, catamount",
+}
 
 
 def _cors(response: requests.Response) -> None:
@@ -60,8 +66,10 @@ def test_the_modelhub_web_app_sequence(start_server, int8_model: Path) -> None:
 
     # 2. config, samples and legal texts together: all three must be JSON or no tab appears
     with ThreadPoolExecutor(3) as pool:
-        futures = [pool.submit(session.get, f"{api}{route}", timeout=10)
-                   for route in ("get_config", "get_samples", "get_legal")]
+        futures = [
+            pool.submit(session.get, f"{api}{route}", timeout=10)
+            for route in ("get_config", "get_samples", "get_legal")
+        ]
         config_response, samples_response, legal_response = (future.result() for future in futures)
     for response in (config_response, samples_response, legal_response):
         assert response.status_code == 200, response.url
@@ -119,9 +127,11 @@ def test_the_modelhub_web_app_sequence(start_server, int8_model: Path) -> None:
     assert uploaded[0]["label"] == cat[0]["label"]
 
     # 6. errors: a top-level "error" string, still readable cross-origin
-    for files in ({"file": ("notes.txt", b"not an image", "text/plain")},
-                  {"file": ("empty.png", b"", "image/png")},
-                  {"wrong_field": (cat_name, cat_bytes)}):
+    for files in (
+        {"file": ("notes.txt", b"not an image", "text/plain")},
+        {"file": ("empty.png", b"", "image/png")},
+        {"wrong_field": (cat_name, cat_bytes)},
+    ):
         failed = session.post(f"{api}predict", files=files, timeout=30)
         assert 400 <= failed.status_code < 500, (files.keys(), failed.status_code)
         body = _json(failed)

@@ -63,12 +63,15 @@ def test_page_loads_nothing_from_elsewhere(client) -> None:
         assert "https://" not in text and "@import" not in text and "fonts.g" not in text
 
 
-@pytest.mark.parametrize(("name", "content_type"), [
-    ("app.js", "text/javascript; charset=utf-8"),
-    ("style.css", "text/css; charset=utf-8"),
-    ("index.html", "text/html; charset=utf-8"),
-    ("favicon.svg", "image/svg+xml"),  # Flask may add a charset to SVG
-])
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+        ("index.html", "text/html; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),  # Flask may add a charset to SVG
+    ],
+)
 def test_static_files_have_their_content_types(client, name: str, content_type: str) -> None:
     response = client.get(f"/static/{name}")
     assert response.status_code == 200
@@ -86,15 +89,18 @@ def test_script_never_writes_html(client) -> None:
         assert sink not in script, sink
 
 
-@pytest.mark.parametrize("path", [
-    "/static/../restapi.py",
-    "/static/%2e%2e/restapi.py",
-    "/static/..%2frestapi.py",
-    "/static/%2e%2e%2f%2e%2e%2fsetup.py",
-    "/static/..%5crestapi.py",
-    "/static/app.js%00.png",
-    "/static//etc/passwd",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../restapi.py",
+        "/static/%2e%2e/restapi.py",
+        "/static/..%2frestapi.py",
+        "/static/%2e%2e%2f%2e%2e%2fsetup.py",
+        "/static/..%5crestapi.py",
+        "/static/app.js%00.png",
+        "/static//etc/passwd",
+    ],
+)
 def test_path_tricks_are_refused(client, path: str) -> None:
     response = client.get(path, follow_redirects=True)  # "//" is first redirected to one slash
     assert response.status_code in (400, 404), path

@@ -22,10 +22,12 @@ def test_start_serves_a_prebuilt_model(fake_package, tmp_path) -> None:
         "import sys\n"
         "from modelhub.contrib import load_model\n"
         "from modelhubapi import webservice\n"
-        f"webservice.start(load_model({str(package)!r}), {str(package)!r})\n")
+        f"webservice.start(load_model({str(package)!r}), {str(package)!r})\n"
+    )
     env = {**os.environ, "MODELHUB_PORT": str(port), "MODELHUB_WORKERS": "1"}
-    process = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}", process, timeout=30)
         url = f"http://127.0.0.1:{port}/api/predict_sample?filename=red.png&top=1"

@@ -90,25 +90,40 @@ def ready(port: int) -> bool:
 def exchanges() -> list[tuple[str, str, dict[str, Any]]]:
     """The requests both servers answer: (name, method path, requests' keyword arguments)."""
     cat, cup = (SAMPLES / "cat_chelsea.png").read_bytes(), (SAMPLES / "coffee_cup.jpg").read_bytes()
-    oip = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2],
-                       "data": [base64.b64encode(cat).decode(), base64.b64encode(cup).decode()]}],
-           "outputs": [{"name": "probabilities", "parameters": {"classification": 5}}]}
+    oip = {
+        "inputs": [
+            {
+                "name": "image",
+                "datatype": "BYTES",
+                "shape": [2],
+                "data": [base64.b64encode(cat).decode(), base64.b64encode(cup).decode()],
+            }
+        ],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 5}}],
+    }
     items: list[tuple[str, str, dict[str, Any]]] = [
         (f"predict {photo.name}", "POST /api/predict?top=5", {"files": {"file": (photo.name, photo.read_bytes())}})
-        for photo in sorted(SAMPLES.iterdir())]
+        for photo in sorted(SAMPLES.iterdir())
+    ]
     items += [
         ("predict full", "POST /api/predict", {"files": {"file": ("cat.png", cat)}}),
         ("predict_sample", "GET /api/predict_sample?filename=pagoda_china.jpg&top=3", {}),
-        ("get_config", "GET /api/get_config", {}), ("get_model_io", "GET /api/get_model_io", {}),
-        ("get_legal", "GET /api/get_legal", {}), ("page", "GET /", {}), ("unknown route", "GET /nope", {}),
-        ("oip server", "GET /v2", {}), ("oip metadata", "GET /v2/models/mobilenet", {}),
-        ("oip config", "GET /v2/models/mobilenet/config", {}), ("oip ready", "GET /v2/models/mobilenet/ready", {}),
+        ("get_config", "GET /api/get_config", {}),
+        ("get_model_io", "GET /api/get_model_io", {}),
+        ("get_legal", "GET /api/get_legal", {}),
+        ("page", "GET /", {}),
+        ("unknown route", "GET /nope", {}),
+        ("oip server", "GET /v2", {}),
+        ("oip metadata", "GET /v2/models/mobilenet", {}),
+        ("oip config", "GET /v2/models/mobilenet/config", {}),
+        ("oip ready", "GET /v2/models/mobilenet/ready", {}),
         ("oip infer", "POST /v2/models/mobilenet/infer", {"json": oip}),
         ("oip bad json", "POST /v2/models/mobilenet/infer", {"data": b"{not json"}),
         ("not an image", "POST /api/predict", {"files": {"file": ("x.png", b"not an image at all")}}),
         ("url fetch off", "GET /api/predict?fileurl=http://127.0.0.1:1/x.png", {}),
         ("too large", "POST /api/predict", {"files": {"file": ("big.png", b"\0" * (UPLOAD_LIMIT + 200_000))}}),
-        ("live", "GET /v2/health/live", {}), ("ready", "GET /v2/health/ready", {}),
+        ("live", "GET /v2/health/live", {}),
+        ("ready", "GET /v2/health/ready", {}),
     ]
     return items
 
@@ -118,8 +133,11 @@ def record(port: int) -> dict[str, Any]:
     for name, line, kwargs in exchanges():
         method, path = line.split(" ", 1)
         response = requests.request(method, f"http://127.0.0.1:{port}{path}", timeout=30, **kwargs)
-        answers[name] = {"status": response.status_code, "body": base64.b64encode(response.content).decode(),
-                         "headers": {k.lower(): v for k, v in response.headers.items()}}
+        answers[name] = {
+            "status": response.status_code,
+            "body": base64.b64encode(response.content).decode(),
+            "headers": {k.lower(): v for k, v in response.headers.items()},
+        }
     return answers
 
 
@@ -133,16 +151,18 @@ def steady_load(port: int, seconds: float, kill: Any) -> dict[str, Any]:
     outcomes: list[tuple[float, str, int]] = []
     probes: list[tuple[float, int]] = []
     end = time.monotonic() + seconds
-    retry = Retry(total=3, backoff_factor=0.1, status_forcelist=(500, 502, 503), allowed_methods=None,
-                  raise_on_status=False)
+    retry = Retry(
+        total=3, backoff_factor=0.1, status_forcelist=(500, 502, 503), allowed_methods=None, raise_on_status=False
+    )
 
     def client() -> None:
         with requests.Session() as session:
             session.mount("http://", HTTPAdapter(max_retries=retry))
             while time.monotonic() < end:
                 try:
-                    response = session.post(f"http://127.0.0.1:{port}/api/predict?top=1",
-                                            files={"file": ("cup.jpg", photo)}, timeout=30)
+                    response = session.post(
+                        f"http://127.0.0.1:{port}/api/predict?top=1", files={"file": ("cup.jpg", photo)}, timeout=30
+                    )
                     history = response.raw.retries.history if response.raw.retries else ()
                     outcomes.append((time.monotonic(), str(response.status_code), len(history)))
                 except requests.RequestException as error:
@@ -160,19 +180,33 @@ def steady_load(port: int, seconds: float, kill: Any) -> dict[str, Any]:
     for thread in threads:
         thread.join(seconds + 40)
     failed = [o for o in outcomes if o[1] != "200"]
-    return {"requests": len(outcomes), "failed": len(failed), "failures": sorted({o[1] for o in failed}),
-            "failed_attempts": sum(o[2] for o in outcomes), "retried_requests": len([o for o in outcomes if o[2]]),
-            "after_kill": len([o for o in outcomes if o[0] > killed_at]), "killed_at": killed_at,
-            "probes": len(probes), "probes_not_ready": len([p for p in probes if p[1] != 200])}
+    return {
+        "requests": len(outcomes),
+        "failed": len(failed),
+        "failures": sorted({o[1] for o in failed}),
+        "failed_attempts": sum(o[2] for o in outcomes),
+        "retried_requests": len([o for o in outcomes if o[2]]),
+        "after_kill": len([o for o in outcomes if o[0] > killed_at]),
+        "killed_at": killed_at,
+        "probes": len(probes),
+        "probes_not_ready": len([p for p in probes if p[1] != 200]),
+    }
 
 
 def serve_status(address: str) -> dict[str, int]:
     """Replica states of the deployment, from the Serve controller (through a short-lived driver)."""
-    code = (f"import json, ray; from ray import serve; ray.init(address={address!r}, logging_level='ERROR'); "
-            "s = serve.status().applications['modelhub'].deployments['ModelHub']; "
-            "print(json.dumps({str(getattr(k, 'value', k)): v for k, v in s.replica_states.items()}))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "HOME": str(Path(sys.argv[1]).parent / "home")})
+    code = (
+        f"import json, ray; from ray import serve; ray.init(address={address!r}, logging_level='ERROR'); "
+        "s = serve.status().applications['modelhub'].deployments['ModelHub']; "
+        "print(json.dumps({str(getattr(k, 'value', k)): v for k, v in s.replica_states.items()}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(Path(sys.argv[1]).parent / "home")},
+    )
     return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else {}
 
 
@@ -182,29 +216,105 @@ def main(out: Path, model: str) -> None:
     report: dict[str, Any] = {"stopped": {}}
     # HOME: Ray keeps an auth token in ~/.ray, which one left by another Ray run would contradict
     (logs / "home").mkdir(exist_ok=True)
-    ray, env = str(BIN / "ray"), {"RAY_USAGE_STATS_ENABLED": "0", "MODELHUB_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
-                                  "HOME": str(logs / "home")}
+    ray, env = (
+        str(BIN / "ray"),
+        {"RAY_USAGE_STATS_ENABLED": "0", "MODELHUB_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT), "HOME": str(logs / "home")},
+    )
     started: list[tuple[str, subprocess.Popen[bytes]]] = []
     address = f"127.0.0.1:{HEAD_PORT}"
     try:
         t0 = time.monotonic()
-        started.append(("head", start("head", [ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                                               f"--port={HEAD_PORT}", "--num-cpus=1", "--include-dashboard=false",
-                                               f"--temp-dir={temp}", "--disable-usage-stats"], logs, env)))
+        started.append(
+            (
+                "head",
+                start(
+                    "head",
+                    [
+                        ray,
+                        "start",
+                        "--head",
+                        "--block",
+                        "--node-ip-address=127.0.0.1",
+                        f"--port={HEAD_PORT}",
+                        "--num-cpus=1",
+                        "--include-dashboard=false",
+                        f"--temp-dir={temp}",
+                        "--disable-usage-stats",
+                    ],
+                    logs,
+                    env,
+                ),
+            )
+        )
         time.sleep(3)
-        started.append(("node2", start("node2", [ray, "start", "--block", f"--address={address}",
-                                                 "--node-ip-address=127.0.0.1", "--num-cpus=1"], logs, env)))
-        started.append(("server", start("server", [str(BIN / "modelhub"), "serve", "--model-file", model,
-                                                   "--port", str(SERVER_PORT), "--workers", "1"], logs, env)))
-        started.append(("ray-serve", start("ray-serve", [
-            str(BIN / "modelhub"), "serve", "--engine", "ray", "--ray-address", address, "--replicas", "2",
-            "--replica-cpus", "1", "--model-file", model, "--port", str(RAY_PORT)], logs, env)))
+        started.append(
+            (
+                "node2",
+                start(
+                    "node2",
+                    [ray, "start", "--block", f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1"],
+                    logs,
+                    env,
+                ),
+            )
+        )
+        started.append(
+            (
+                "server",
+                start(
+                    "server",
+                    [
+                        str(BIN / "modelhub"),
+                        "serve",
+                        "--model-file",
+                        model,
+                        "--port",
+                        str(SERVER_PORT),
+                        "--workers",
+                        "1",
+                    ],
+                    logs,
+                    env,
+                ),
+            )
+        )
+        started.append(
+            (
+                "ray-serve",
+                start(
+                    "ray-serve",
+                    [
+                        str(BIN / "modelhub"),
+                        "serve",
+                        "--engine",
+                        "ray",
+                        "--ray-address",
+                        address,
+                        "--replicas",
+                        "2",
+                        "--replica-cpus",
+                        "1",
+                        "--model-file",
+                        model,
+                        "--port",
+                        str(RAY_PORT),
+                    ],
+                    logs,
+                    env,
+                ),
+            )
+        )
         wait_for(lambda: ready(SERVER_PORT), 60, "the single-node server")
-        report["ray_ready_s"] = round(wait_for(lambda: ready(RAY_PORT), 150, "the Ray Serve application")
-                                      + time.monotonic() - t0, 1)
+        report["ray_ready_s"] = round(
+            wait_for(lambda: ready(RAY_PORT), 150, "the Ray Serve application") + time.monotonic() - t0, 1
+        )
         # Ready is one replica ready; the second may still be loading its model.
-        report["all_replicas_s"] = round(wait_for(lambda: len(replicas()) == 2 and serve_status(address).get(
-            "RUNNING") == 2, 90, "both replicas running"), 1)
+        report["all_replicas_s"] = round(
+            wait_for(
+                lambda: len(replicas()) == 2 and serve_status(address).get("RUNNING") == 2, 90, "both replicas running"
+            ),
+            1,
+        )
         report["replica_parents"] = list(replicas().values())
         report["listening"] = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
         report["single"], report["ray"] = record(SERVER_PORT), record(RAY_PORT)
@@ -218,8 +328,11 @@ def main(out: Path, model: str) -> None:
 
         report["fault"] = steady_load(RAY_PORT, LOAD_SECONDS, kill)
         killed = report["killed"]
-        wait_for(lambda: len(set(replicas()) - {killed}) == 2 and serve_status(address).get("RUNNING") == 2,
-                 RECOVERY_LIMIT, "two running replicas again")
+        wait_for(
+            lambda: len(set(replicas()) - {killed}) == 2 and serve_status(address).get("RUNNING") == 2,
+            RECOVERY_LIMIT,
+            "two running replicas again",
+        )
         report["recovery_s"] = round(time.monotonic() - report["fault"].pop("killed_at"), 1)
         report["replicas_after"] = len(replicas())
     except Exception as error:  # reported, and the processes are still stopped below

@@ -18,8 +18,14 @@ from support import REPO_ROOT, SAMPLES_DIR, modelhub_command
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([modelhub_command(), *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})}, cwd=cwd)
+    return subprocess.run(
+        [modelhub_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 @pytest.mark.model
@@ -65,10 +71,17 @@ def file_server() -> Iterator[str]:
 
 def layout(root: Path, url: str, sha256: str) -> None:
     (root / "init").mkdir(parents=True)
-    shutil.copytree(REPO_ROOT / "contrib_src", root / "contrib_src",
-                    ignore=shutil.ignore_patterns("*.onnx", "__pycache__"))
-    entry = {"src_url": f"{url}/m.onnx", "dest_file_path": "contrib_src/model/m.onnx", "sha256": sha256,
-             "size": len(_Files.payload), "variant": "float", "default": True}
+    shutil.copytree(
+        REPO_ROOT / "contrib_src", root / "contrib_src", ignore=shutil.ignore_patterns("*.onnx", "__pycache__")
+    )
+    entry = {
+        "src_url": f"{url}/m.onnx",
+        "dest_file_path": "contrib_src/model/m.onnx",
+        "sha256": sha256,
+        "size": len(_Files.payload),
+        "variant": "float",
+        "default": True,
+    }
     (root / "init" / "init.json").write_text(json.dumps({"docker_id": "x", "external_contrib_files": [entry]}))
 
 

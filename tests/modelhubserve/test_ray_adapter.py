@@ -28,25 +28,39 @@ def replica(int8_model: Path) -> ReplicaApp:
     return ReplicaApp(load_settings({"model_file": str(int8_model), "max_upload_bytes": 500_000}, environ={}), 2)
 
 
-def _request(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
-             receive: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> Request:
+def _request(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    receive: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+) -> Request:
     target, _, query = path.partition("?")
     raw = [(b"host", b"127.0.0.1:8000")] + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
 
     async def whole() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    scope = {"type": "http", "method": method, "path": target, "raw_path": target.encode(), "scheme": "http",
-             "query_string": query.encode(), "headers": raw, "client": ("127.0.0.1", 50000),
-             "server": ("127.0.0.1", 8000), "http_version": "1.1", "root_path": ""}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": target,
+        "raw_path": target.encode(),
+        "scheme": "http",
+        "query_string": query.encode(),
+        "headers": raw,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "http_version": "1.1",
+        "root_path": "",
+    }
     return Request(scope, receive or whole)
 
 
 def _multipart(photo: Path) -> tuple[bytes, dict[str, str]]:
     prepared = requests.Request("POST", "http://x/", files={"file": (photo.name, photo.read_bytes())}).prepare()
     assert isinstance(prepared.body, bytes)
-    return prepared.body, {"Content-Type": prepared.headers["Content-Type"],
-                           "Content-Length": str(len(prepared.body))}
+    return prepared.body, {"Content-Type": prepared.headers["Content-Type"], "Content-Length": str(len(prepared.body))}
 
 
 def _without_volatile(body: bytes) -> Any:
@@ -72,8 +86,12 @@ def test_answers_equal_the_flask_apps(replica: ReplicaApp, photo: str) -> None:
 
 def test_oip_infer_through_the_adapter(replica: ReplicaApp) -> None:
     cat = base64.b64encode((SAMPLES_DIR / "cat_chelsea.png").read_bytes()).decode()
-    request = json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [cat]}],
-                          "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}]}).encode()
+    request = json.dumps(
+        {
+            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [cat]}],
+            "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}],
+        }
+    ).encode()
     response = asyncio.run(replica(_request("POST", "/v2/models/mobilenet/infer", request)))
     direct = replica.app.test_client().post("/v2/models/mobilenet/infer", data=request)
     assert response.status_code == 200 and response.body == direct.data
@@ -84,8 +102,9 @@ def test_an_upload_over_the_limit_is_refused_before_its_body_is_read(replica: Re
     async def never() -> dict[str, Any]:
         raise AssertionError("the body was read")
 
-    response = asyncio.run(replica(_request("POST", "/api/predict", headers={"Content-Length": "700000"},
-                                            receive=never)))
+    response = asyncio.run(
+        replica(_request("POST", "/api/predict", headers={"Content-Length": "700000"}, receive=never))
+    )
     assert response.status_code == 413
     assert json.loads(response.body) == {"error": "the upload is larger than the limit of 500000 bytes"}
 

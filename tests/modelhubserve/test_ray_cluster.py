@@ -33,8 +33,20 @@ def cluster(int8_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         pytest.skip("needs root, unshare and ip to make a private network namespace")
     folder = tmp_path_factory.mktemp("ray")
     out = folder / "report.json"
-    command = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c",
-               'ip link set lo up && exec "$0" "$@"', sys.executable, str(SCRIPT), str(out), str(int8_model)]
+    command = [
+        "unshare",
+        "--net",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        "-c",
+        'ip link set lo up && exec "$0" "$@"',
+        sys.executable,
+        str(SCRIPT),
+        str(out),
+        str(int8_model),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=folder)
     logs = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in folder.glob("*.log"))
     assert out.is_file(), f"no report (exit {result.returncode}): {result.stderr[-3000:]}\n{logs}"
@@ -95,11 +107,13 @@ def test_limits_hold_through_ray(cluster: dict[str, Any]) -> None:
 
 def test_a_killed_replica_is_replaced(cluster: dict[str, Any]) -> None:
     fault = cluster["fault"]
-    sys.stdout.write(f"\nreplica killed under load: {fault['retried_requests']} of {fault['requests']} requests "
-                     f"failed a first time ({fault['failed_attempts']} failed attempts), {fault['failed']} failed "
-                     f"after the client's retries ({fault['failures']}); readiness probes not ready: "
-                     f"{fault['probes_not_ready']} of {fault['probes']}; two replicas running again "
-                     f"{cluster['recovery_s']} s after the kill\n")
+    sys.stdout.write(
+        f"\nreplica killed under load: {fault['retried_requests']} of {fault['requests']} requests "
+        f"failed a first time ({fault['failed_attempts']} failed attempts), {fault['failed']} failed "
+        f"after the client's retries ({fault['failures']}); readiness probes not ready: "
+        f"{fault['probes_not_ready']} of {fault['probes']}; two replicas running again "
+        f"{cluster['recovery_s']} s after the kill\n"
+    )
     from modelhubserve.ray_app import MAX_ONGOING_REQUESTS
 
     assert fault["failed"] == 0, fault  # with the retry policy, no request failed

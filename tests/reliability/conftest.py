@@ -49,4 +49,3 @@ def app_with(real_api: Any) -> Callable[..., Any]:
         return create_app(settings, host=ModelHost(settings, plane))
 
     return build
-

@@ -17,8 +17,9 @@ CONTRIB_DIR = REPO_ROOT / "contrib_src"
 SAMPLES_DIR = CONTRIB_DIR / "sample_data"
 
 
-def make_image(size: tuple[int, int] = (64, 48), mode: str = "RGB", fmt: str = "PNG", color: Any = None,
-               **save: Any) -> bytes:
+def make_image(
+    size: tuple[int, int] = (64, 48), mode: str = "RGB", fmt: str = "PNG", color: Any = None, **save: Any
+) -> bytes:
     """Image bytes with a little structure (a gradient), so encoders do real work."""
     image = Image.linear_gradient("L").resize(size)
     if mode != "L":
@@ -50,8 +51,9 @@ def fake_app(package: Path, **overrides: Any) -> Any:
     """A Flask app serving a fake contributor package (loaded now)."""
     from modelhubapi.app import create_app
 
-    settings = load_settings({"contrib_dir": str(package), "model_file": str(package / "model" / "fake.onnx"),
-                              **overrides}, environ={})
+    settings = load_settings(
+        {"contrib_dir": str(package), "model_file": str(package / "model" / "fake.onnx"), **overrides}, environ={}
+    )
     return create_app(settings)
 
 

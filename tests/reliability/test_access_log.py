@@ -14,12 +14,16 @@ from reliability_support import FAKE_INFERENCE_PREFIX, write_fake_model_file
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 
-ACCESS = re.compile(r"\S+ \S+ INFO modelhub\.access: (?P<method>\S+) (?P<path>\S+) (?P<status>\d{3}) (?P<bytes>\d+) "
-                    r"(?P<ms>\d+\.\d\d)ms id=(?P<id>[A-Za-z0-9._-]{1,128}) client=(?P<client>\S+)")
+ACCESS = re.compile(
+    r"\S+ \S+ INFO modelhub\.access: (?P<method>\S+) (?P<path>\S+) (?P<status>\d{3}) (?P<bytes>\d+) "
+    r"(?P<ms>\d+\.\d\d)ms id=(?P<id>[A-Za-z0-9._-]{1,128}) client=(?P<client>\S+)"
+)
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 PHOTO = (Path(__file__).resolve().parents[2] / "contrib_src" / "sample_data" / "cat_chelsea.png").read_bytes()
 
-LOGGING_MODEL = FAKE_INFERENCE_PREFIX + '''
+LOGGING_MODEL = (
+    FAKE_INFERENCE_PREFIX
+    + """
 import logging
 
 
@@ -27,7 +31,8 @@ class Model(LegacyModel):
     def infer(self, input):
         logging.getLogger("fakemodel").warning("the model says hello")
         return super().infer(input)
-'''
+"""
+)
 
 
 def wait_for(server, text: str, timeout: float = 10) -> str:
@@ -66,8 +71,9 @@ def test_one_parseable_line_per_request_and_request_ids(start_server, int8_model
 def test_errors_of_the_http_layer_are_logged_with_an_id(start_server, int8_model: Path) -> None:
     server = start_server("--model-file", str(int8_model), "--workers", "1")
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nX-Request-ID: big-1\r\n"
-                     b"Content-Length: 999999999\r\n\r\n")
+        sock.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: x\r\nX-Request-ID: big-1\r\nContent-Length: 999999999\r\n\r\n"
+        )
         head = sock.recv(65536).decode("latin-1")
     assert head.startswith("HTTP/1.1 413") and "X-Request-ID: big-1" in head
     (line,) = [line for line in access_lines(wait_for(server, "id=big-1")) if line["id"] == "big-1"]
@@ -77,11 +83,22 @@ def test_errors_of_the_http_layer_are_logged_with_an_id(start_server, int8_model
 def test_json_logs_and_the_request_id_in_the_workers_lines(start_server, fake_package) -> None:
     package = fake_package("logging_model", inference=LOGGING_MODEL)
     write_fake_model_file(package)
-    server = start_server("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"),
-                          "--workers", "1", env={"MODELHUB_LOG_FORMAT": "json"})
+    server = start_server(
+        "--contrib",
+        str(package),
+        "--model-file",
+        str(package / "model" / "fake.onnx"),
+        "--workers",
+        "1",
+        env={"MODELHUB_LOG_FORMAT": "json"},
+    )
     photo = (package / "sample_data" / "red.png").read_bytes()
-    answer = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", photo)},
-                           headers={"X-Request-ID": "json-req-1"}, timeout=10)
+    answer = requests.post(
+        f"{server.url}/api/predict",
+        files={"file": ("x.png", photo)},
+        headers={"X-Request-ID": "json-req-1"},
+        timeout=10,
+    )
     assert answer.status_code == 200 and answer.headers["X-Request-ID"] == "json-req-1"
     log = wait_for(server, '"request_id":"json-req-1","method"')
     entries = [json.loads(line) for line in log.splitlines() if line.strip()]  # every line is JSON
@@ -101,11 +118,19 @@ def test_json_logs_and_the_request_id_in_the_workers_lines(start_server, fake_pa
 def test_the_text_format_names_the_request_in_the_workers_lines(start_server, fake_package) -> None:
     package = fake_package("logging_model", inference=LOGGING_MODEL)
     write_fake_model_file(package)
-    server = start_server("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"),
-                          "--workers", "1", env={"MODELHUB_ACCESS_LOG": "off"})
+    server = start_server(
+        "--contrib",
+        str(package),
+        "--model-file",
+        str(package / "model" / "fake.onnx"),
+        "--workers",
+        "1",
+        env={"MODELHUB_ACCESS_LOG": "off"},
+    )
     photo = (package / "sample_data" / "red.png").read_bytes()
-    requests.post(f"{server.url}/api/predict", files={"file": ("x.png", photo)}, headers={"X-Request-ID": "t-1"},
-                  timeout=10)
+    requests.post(
+        f"{server.url}/api/predict", files={"file": ("x.png", photo)}, headers={"X-Request-ID": "t-1"}, timeout=10
+    )
     log = wait_for(server, "[request t-1]")
     assert any(line.endswith("the model says hello [request t-1]") for line in log.splitlines()), log
     assert "modelhub.access" not in log  # switched off

@@ -22,8 +22,7 @@ pytestmark = pytest.mark.model
 
 
 def upload(client: Any, data: bytes, name: str = "image.jpg", field: str = "file", **kw: Any) -> Any:
-    return client.post("/api/predict", data={field: (io.BytesIO(data), name)},
-                       content_type="multipart/form-data", **kw)
+    return client.post("/api/predict", data={field: (io.BytesIO(data), name)}, content_type="multipart/form-data", **kw)
 
 
 def python_status(api: Any, data: bytes) -> int:
@@ -35,6 +34,7 @@ def python_status(api: Any, data: bytes) -> int:
 
 
 # -- the request itself ---------------------------------------------------------------
+
 
 def test_empty_body_without_content_type(client: Any) -> None:
     response = client.post("/api/predict")
@@ -75,12 +75,15 @@ def test_file_plus_another_file_field(client: Any) -> None:
     assert "exactly one file" in error_of(response)
 
 
-@pytest.mark.parametrize("body", [
-    b"garbage without any boundary",
-    b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nno closing boundary',
-    b"--xyz\r\nbroken header line\r\n\r\nabc\r\n--xyz--\r\n",
-    b"--xyz--\r\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"garbage without any boundary",
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nno closing boundary',
+        b"--xyz\r\nbroken header line\r\n\r\nabc\r\n--xyz--\r\n",
+        b"--xyz--\r\n",
+    ],
+)
 def test_malformed_multipart(client: Any, body: bytes) -> None:
     response = client.post("/api/predict", content_type="multipart/form-data; boundary=xyz", data=body)
     assert response.status_code == 400
@@ -93,8 +96,10 @@ def test_multipart_without_boundary(client: Any) -> None:
     error_of(response)
 
 
-@pytest.mark.parametrize("content_type", ["image/png", "application/octet-stream", "application/json",
-                                          "application/x-www-form-urlencoded", "text/plain"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["image/png", "application/octet-stream", "application/json", "application/x-www-form-urlencoded", "text/plain"],
+)
 def test_wrong_content_type(client: Any, content_type: str) -> None:
     response = client.post("/api/predict", data=make_image(), content_type=content_type)
     assert response.status_code == 415
@@ -123,6 +128,7 @@ def test_wrong_method_and_unknown_route(client: Any) -> None:
 
 
 # -- the uploaded bytes -----------------------------------------------------------------
+
 
 def _truncated(data: bytes) -> bytes:
     return data[: len(data) * 2 // 3]
@@ -158,11 +164,13 @@ def test_non_image_upload_is_415(client: Any, real_api: Any, case: str, data: by
     assert python_status(real_api, data) == 415
 
 
-@pytest.mark.parametrize("fmt,mime", [("GIF", "image/gif"), ("TIFF", "image/tiff"), ("WEBP", "image/webp"),
-                                      ("BMP", "image/bmp")])
+@pytest.mark.parametrize(
+    "fmt,mime", [("GIF", "image/gif"), ("TIFF", "image/tiff"), ("WEBP", "image/webp"), ("BMP", "image/bmp")]
+)
 @pytest.mark.parametrize("name", ["image.png", "image.jpg", "image"])
 def test_image_formats_outside_the_config_are_415_whatever_the_name(
-        client: Any, real_api: Any, fmt: str, mime: str, name: str) -> None:
+    client: Any, real_api: Any, fmt: str, mime: str, name: str
+) -> None:
     data = make_image((64, 64), fmt=fmt)
     response = upload(client, data, name)
     assert response.status_code == 415
@@ -170,8 +178,9 @@ def test_image_formats_outside_the_config_are_415_whatever_the_name(
     assert python_status(real_api, data) == 415
 
 
-@pytest.mark.parametrize("fmt,name", [("PNG", "photo.jpg"), ("JPEG", "drawing.png"), ("PNG", "noext"),
-                                      ("JPEG", "x.gif")])
+@pytest.mark.parametrize(
+    "fmt,name", [("PNG", "photo.jpg"), ("JPEG", "drawing.png"), ("PNG", "noext"), ("JPEG", "x.gif")]
+)
 def test_accepted_formats_are_decided_by_bytes_not_name(client: Any, fmt: str, name: str) -> None:
     response = upload(client, make_image((64, 64), fmt=fmt), name)
     assert response.status_code == 200, response.get_json()
@@ -208,8 +217,10 @@ def test_corrupt_jpeg_body(client: Any) -> None:
 
 # -- sizes ---------------------------------------------------------------------------------
 
+
 def png_header_only(width: int, height: int, bit_depth: int = 1, colour: int = 0) -> bytes:
     """A PNG of ``width`` x ``height`` made of rows of zeros, streamed through zlib (a few hundred KB)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
@@ -227,8 +238,9 @@ def bomb() -> bytes:
     return data
 
 
-def test_decompression_bomb_is_413_before_decoding(client: Any, real_api: Any, bomb: bytes,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decompression_bomb_is_413_before_decoding(
+    client: Any, real_api: Any, bomb: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_decoding(*args: Any, **kw: Any) -> None:
         raise AssertionError("pixels were decoded")
 
@@ -241,8 +253,9 @@ def test_decompression_bomb_is_413_before_decoding(client: Any, real_api: Any, b
     assert python_status(real_api, bomb) == 413
 
 
-def test_pixel_limit_is_configurable_and_checked_from_the_header(app_with: Any,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pixel_limit_is_configurable_and_checked_from_the_header(
+    app_with: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = app_with(max_image_pixels=100 * 100)
     small, large = make_image((100, 100)), png_header_only(101, 100, 8)
     with app.test_client() as c:
@@ -307,14 +320,18 @@ def test_oversized_body_is_not_read(app_with: Any) -> None:
     app = app_with(max_upload_bytes=10_000)
     body = _Exploding(allowed=0)
     with app.test_client() as c:
-        response = c.post("/api/predict", content_type="multipart/form-data; boundary=xyz",
-                          environ_overrides={"wsgi.input": body, "CONTENT_LENGTH": str(10**10)})
+        response = c.post(
+            "/api/predict",
+            content_type="multipart/form-data; boundary=xyz",
+            environ_overrides={"wsgi.input": body, "CONTENT_LENGTH": str(10**10)},
+        )
     assert response.status_code == 413
     error_of(response)
     assert body.read_bytes == 0
 
 
 # -- image modes and encodings: all accepted ------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def cat() -> Image.Image:
@@ -349,8 +366,10 @@ def _variants(cat: Image.Image) -> dict[str, tuple[bytes, bool | None]]:
         "3-channel jpeg": (_encode(cat, "JPEG", quality=95), True),
         "4-channel RGBA png": (_encode(cat.convert("RGBA"), "PNG"), True),
         "palette png": (_encode(cat.convert("P", palette=Image.Palette.ADAPTIVE, colors=256), "PNG"), True),
-        "palette png with transparency": (_encode(cat.convert("P", palette=Image.Palette.ADAPTIVE), "PNG",
-                                                  transparency=0), True),
+        "palette png with transparency": (
+            _encode(cat.convert("P", palette=Image.Palette.ADAPTIVE), "PNG", transparency=0),
+            True,
+        ),
         "16-bit grey png": (_encode(grey16, "PNG"), False),
         "CMYK jpeg": (_encode(cat.convert("CMYK"), "JPEG", quality=95), True),
         "EXIF-rotated jpeg": (_encode(rotated, "JPEG", quality=95, exif=exif.tobytes()), True),
@@ -378,8 +397,7 @@ def _interlaced_png(image: Image.Image) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ihdr = struct.pack(">IIBBBBB", image.width, image.height, 8, 2, 0, 0, 1)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw)))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b"")
 
 
 def test_interlaced_png_really_is_interlaced(cat: Image.Image) -> None:
@@ -388,8 +406,9 @@ def test_interlaced_png_really_is_interlaced(cat: Image.Image) -> None:
         assert image.convert("RGB").tobytes() == cat.tobytes()
 
 
-def test_every_mode_and_encoding_gives_a_sensible_prediction(client: Any, cat: Image.Image,
-                                                            cat_labels: list[str]) -> None:
+def test_every_mode_and_encoding_gives_a_sensible_prediction(
+    client: Any, cat: Image.Image, cat_labels: list[str]
+) -> None:
     for name, (data, colour) in _variants(cat).items():
         response = upload(client, data, "cat", query_string={"top": "5"})
         assert response.status_code == 200, (name, response.get_json())

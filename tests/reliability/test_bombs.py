@@ -104,6 +104,7 @@ EXPECTED = {"jpeg_scan_bomb_10000": 422, "jpeg_8000x8000_progressive": 413}
 
 # -- answers and time ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["png_200000x32_rgb", "png_32x2000000_rgb", "png_8000x8000_grey16"])
 def test_bombs_within_the_limits_are_answered_quickly(client: Any, name: str) -> None:
     data = ATTACKS[name]()
@@ -187,8 +188,14 @@ print(json.dumps(results))
 
 def measure(model: Path, folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     env = {**os.environ, "MODELHUB_MAX_IMAGE_PIXELS": "64000000", "MODELHUB_MAX_UPLOAD_BYTES": str(20 << 20)}
-    done = subprocess.run([sys.executable, "-c", MEASURE, str(model), str(SAMPLES_DIR / "cat_chelsea.png"),
-                           str(folder), *names], capture_output=True, text=True, timeout=300, env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(model), str(SAMPLES_DIR / "cat_chelsea.png"), str(folder), *names],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

@@ -19,8 +19,13 @@ from modelhub.errors import ModelHubError
 pytestmark = pytest.mark.model
 
 SAMPLES = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix in (".png", ".jpg"))
-INVALID = [(b"", 400), (b"hello", 415), (make_image((8, 8)), 422), (make_image((64, 64), fmt="GIF"), 415),
-           ((SAMPLES_DIR / "coffee_cup.jpg").read_bytes()[:3000], 400)]
+INVALID = [
+    (b"", 400),
+    (b"hello", 415),
+    (make_image((8, 8)), 422),
+    (make_image((64, 64), fmt="GIF"), 415),
+    ((SAMPLES_DIR / "coffee_cup.jpg").read_bytes()[:3000], 400),
+]
 
 
 def _scratch_entries() -> set[str]:
@@ -64,15 +69,20 @@ def test_threads_on_the_flask_app(real_app: Any, real_api: Any) -> None:
         with real_app.test_client() as client:
             if index % 3 == 0:
                 data, status = INVALID[index % len(INVALID)]
-                response = client.post("/api/predict", data={"file": (io.BytesIO(data), "x.jpg")},
-                                       content_type="multipart/form-data")
+                response = client.post(
+                    "/api/predict", data={"file": (io.BytesIO(data), "x.jpg")}, content_type="multipart/form-data"
+                )
                 assert response.status_code == status
             elif index % 3 == 1:
                 response = client.get("/api/predict_sample", query_string={"filename": path.name, "top": "5"})
                 assert labels_of(response.get_json()) == expected[path.name]
             else:
-                response = client.post("/api/predict", data={"file": (io.BytesIO(path.read_bytes()), path.name)},
-                                       content_type="multipart/form-data", query_string={"top": "5"})
+                response = client.post(
+                    "/api/predict",
+                    data={"file": (io.BytesIO(path.read_bytes()), path.name)},
+                    content_type="multipart/form-data",
+                    query_string={"top": "5"},
+                )
                 assert labels_of(response.get_json()) == expected[path.name]
 
     with ThreadPoolExecutor(8) as pool:
@@ -91,8 +101,12 @@ def test_legacy_model_scratch_files_are_per_request(fake_package: Callable[..., 
         name = list(colours)[index % 3]
         data = make_image((40 + index % 7, 30), color=colours[name])
         with app.test_client() as client:
-            response = client.post("/api/predict", data={"file": (io.BytesIO(data), "x.png")},
-                                   content_type="multipart/form-data", query_string={"top": "1"})
+            response = client.post(
+                "/api/predict",
+                data={"file": (io.BytesIO(data), "x.png")},
+                content_type="multipart/form-data",
+                query_string={"top": "1"},
+            )
         assert response.status_code == 200
         assert response.get_json()["output"][0]["prediction"][0]["label"] == name
 

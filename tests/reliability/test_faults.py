@@ -33,18 +33,28 @@ def _sha(path: Path) -> str:
 def layout(tmp_path: Path, int8_model: Path) -> Path:
     """A copy of the repository layout whose init/init.json lists a copy of the shared int8 model."""
     root = tmp_path / "repo"
-    shutil.copytree(CONTRIB_DIR, root / "contrib_src",
-                    ignore=shutil.ignore_patterns("*.onnx", "__pycache__", "*.pyc"))
+    shutil.copytree(CONTRIB_DIR, root / "contrib_src", ignore=shutil.ignore_patterns("*.onnx", "__pycache__", "*.pyc"))
     (root / "init").mkdir()
     shutil.copyfile(int8_model, root / DEST)
     expected = _shared_sha(int8_model)
     assert _sha(root / DEST) == expected
-    (root / "init" / "init.json").write_text(json.dumps({
-        "docker_id": "test/mobilenetv2:0",
-        "external_contrib_files": [{"src_url": "https://example.invalid/mobilenetv2-12-int8.onnx",
-                                    "dest_file_path": DEST, "sha256": expected,
-                                    "size": int8_model.stat().st_size, "variant": "int8", "default": True}],
-    }))
+    (root / "init" / "init.json").write_text(
+        json.dumps(
+            {
+                "docker_id": "test/mobilenetv2:0",
+                "external_contrib_files": [
+                    {
+                        "src_url": "https://example.invalid/mobilenetv2-12-int8.onnx",
+                        "dest_file_path": DEST,
+                        "sha256": expected,
+                        "size": int8_model.stat().st_size,
+                        "variant": "int8",
+                        "default": True,
+                    }
+                ],
+            }
+        )
+    )
     return root
 
 
@@ -79,6 +89,7 @@ def one_error_line(result: subprocess.CompletedProcess[str], traceback_logged: b
 
 
 # -- the default model file, verified at every start ----------------------------------------
+
 
 @pytest.mark.model
 def test_intact_default_file_is_verified(layout: Path) -> None:
@@ -141,6 +152,7 @@ def test_serve_refuses_a_missing_file(layout: Path) -> None:
 
 # -- an explicit model file ---------------------------------------------------------------
 
+
 @pytest.mark.model
 def test_explicit_file_matching_a_variant_is_reported(layout: Path, tmp_path: Path) -> None:
     copy = tmp_path / "elsewhere.onnx"
@@ -163,9 +175,9 @@ def test_explicit_file_with_expected_hash(layout: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_unknown_explicit_file_is_served_unverified_with_a_warning(layout: Path, tmp_path: Path,
-                                                                   caplog: pytest.LogCaptureFixture,
-                                                                   float_model: Path) -> None:
+def test_unknown_explicit_file_is_served_unverified_with_a_warning(
+    layout: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, float_model: Path
+) -> None:
     with caplog.at_level(logging.WARNING, logger="modelhub.model_source"):
         api = build_api(settings(layout, model_file=str(float_model)))
     info = api.get_config()["model"]["file"]
@@ -190,14 +202,18 @@ def test_explicit_file_that_is_not_onnx(layout: Path, tmp_path: Path) -> None:
 
 # -- a broken contributor package ------------------------------------------------------------
 
+
 @pytest.mark.model
-@pytest.mark.parametrize("breakage,said", [
-    ("config missing", "config file missing"),
-    ("config malformed", "malformed JSON"),
-    ("config not an object", "must be a JSON object"),
-    ("config without outputs", "model.io.output"),
-    ("labels count", "labels"),
-])
+@pytest.mark.parametrize(
+    "breakage,said",
+    [
+        ("config missing", "config file missing"),
+        ("config malformed", "malformed JSON"),
+        ("config not an object", "must be a JSON object"),
+        ("config without outputs", "model.io.output"),
+        ("labels count", "labels"),
+    ],
+)
 def test_broken_package_is_a_clear_startup_error(layout: Path, breakage: str, said: str) -> None:
     config = layout / "contrib_src" / "model" / "config.json"
     if breakage == "config missing":
@@ -227,14 +243,19 @@ def test_serve_refuses_a_malformed_config(layout: Path) -> None:
     assert "config.json" in line and "malformed JSON" in line
 
 
-RAISES_IN_INIT = FAKE_INFERENCE_PREFIX + '''
+RAISES_IN_INIT = (
+    FAKE_INFERENCE_PREFIX
+    + """
 
 class Model(LegacyModel):
     def __init__(self):
         raise RuntimeError("cannot open weights")
-'''
+"""
+)
 
-RAISES_IN_INFER = FAKE_INFERENCE_PREFIX + '''
+RAISES_IN_INFER = (
+    FAKE_INFERENCE_PREFIX
+    + """
 
 class Model(LegacyModel):
     def infer(self, input):
@@ -250,7 +271,8 @@ class Model(LegacyModel):
         if width == 80:
             raise MemoryError()
         return super().infer(input)
-'''
+"""
+)
 
 
 def test_model_raising_in_init_is_a_clear_startup_error(fake_package: Callable[..., Path]) -> None:
@@ -264,27 +286,35 @@ def test_model_raising_in_init_is_a_clear_startup_error(fake_package: Callable[.
 def test_serve_refuses_a_model_raising_in_init(fake_package: Callable[..., Path], tmp_path: Path) -> None:
     package = fake_package("raises_init_cli", inference=RAISES_IN_INIT)
     write_fake_model_file(package)
-    line = one_error_line(run_serve(tmp_path, "--contrib", str(package),
-                                    "--model-file", str(package / "model" / "fake.onnx")), traceback_logged=True)
+    line = one_error_line(
+        run_serve(tmp_path, "--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx")),
+        traceback_logged=True,
+    )
     assert "cannot open weights" in line
 
 
-@pytest.mark.parametrize("width,said", [
-    (77, "the model failed to process this input; the server log has the details"),
-    (78, "the model returned a probability that is not a finite number"),
-    (79, "the model returned a malformed label list"),
-    (80, "the model failed to process this input; the server log has the details"),
-])
-def test_model_raising_in_infer_is_a_500_that_hides_internals(fake_package: Callable[..., Path],
-                                                              caplog: pytest.LogCaptureFixture,
-                                                              width: int, said: str) -> None:
+@pytest.mark.parametrize(
+    "width,said",
+    [
+        (77, "the model failed to process this input; the server log has the details"),
+        (78, "the model returned a probability that is not a finite number"),
+        (79, "the model returned a malformed label list"),
+        (80, "the model failed to process this input; the server log has the details"),
+    ],
+)
+def test_model_raising_in_infer_is_a_500_that_hides_internals(
+    fake_package: Callable[..., Path], caplog: pytest.LogCaptureFixture, width: int, said: str
+) -> None:
     package = fake_package("raises_infer", inference=RAISES_IN_INFER)
     write_fake_model_file(package)
     app = fake_app(package)
 
     def post(w: int) -> Any:
-        return client.post("/api/predict", data={"file": (io.BytesIO(make_image((w, 20))), "x.png")},
-                           content_type="multipart/form-data")
+        return client.post(
+            "/api/predict",
+            data={"file": (io.BytesIO(make_image((w, 20))), "x.png")},
+            content_type="multipart/form-data",
+        )
 
     with app.test_client() as client, caplog.at_level(logging.ERROR):
         response = post(width)
@@ -298,9 +328,9 @@ def test_model_raising_in_infer_is_a_500_that_hides_internals(fake_package: Call
         assert any(r.exc_info and "secret internal detail" in str(r.exc_info[1]) for r in caplog.records)
 
 
-def test_unexpected_exception_in_a_route_is_a_generic_500(fake_package: Callable[..., Path],
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_exception_in_a_route_is_a_generic_500(
+    fake_package: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     package = fake_package("route_bug")
     write_fake_model_file(package)
     app = fake_app(package)

@@ -16,7 +16,9 @@ from modelhub.settings import load_settings
 from modelhubapi.app import create_app
 from modelhubapi.service import build_api
 
-SLOW_INIT = FAKE_INFERENCE_PREFIX + '''
+SLOW_INIT = (
+    FAKE_INFERENCE_PREFIX
+    + """
 import os, time
 
 
@@ -26,20 +28,25 @@ class Model(LegacyModel):
         while not os.path.exists("GO") and time.monotonic() < deadline:  # the test says when
             time.sleep(0.02)
         super().__init__()
-'''
+"""
+)
 
-BROKEN_WARM_UP = FAKE_INFERENCE_PREFIX + '''
+BROKEN_WARM_UP = (
+    FAKE_INFERENCE_PREFIX
+    + """
 
 class Model(LegacyModel):
     def infer(self, input):
         raise RuntimeError("secret internal detail /srv/weights")
-'''
+"""
+)
 
 
 def settings_for(package: Path, **overrides: Any) -> Any:
     write_fake_model_file(package)
-    return load_settings({"contrib_dir": str(package), "model_file": str(package / "model" / "fake.onnx"),
-                          **overrides}, environ={})
+    return load_settings(
+        {"contrib_dir": str(package), "model_file": str(package / "model" / "fake.onnx"), **overrides}, environ={}
+    )
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 10) -> None:
@@ -111,8 +118,9 @@ def test_model_host_background_with_a_slow_builder(fake_package: Callable[..., P
         assert client.get("/v2/health/ready").get_json() == {"ready": True}
 
 
-def test_failed_warm_up_is_never_ready_and_says_why(fake_package: Callable[..., Path],
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_warm_up_is_never_ready_and_says_why(
+    fake_package: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
     package = fake_package("broken_warm_up", inference=BROKEN_WARM_UP)
     app = create_app(settings_for(package), background=True)
     host: ModelHost = app.extensions["modelhub"].host
@@ -135,7 +143,9 @@ def test_foreground_load_failure_raises(fake_package: Callable[..., Path]) -> No
     assert "failed" in str(info.value)
 
 
-WORKER_WAITS = FAKE_INFERENCE_PREFIX + '''
+WORKER_WAITS = (
+    FAKE_INFERENCE_PREFIX
+    + '''
 import os, time
 
 
@@ -151,17 +161,20 @@ class Model(LegacyModel):
             open("PREFLIGHT_DONE", "w").close()
         super().__init__()
 '''
+)
 
 
 @pytest.mark.server
-def test_production_server_is_not_ready_until_a_worker_warmed_up(start_server: Callable[..., Any],
-                                                                 fake_package: Callable[..., Path]) -> None:
+def test_production_server_is_not_ready_until_a_worker_warmed_up(
+    start_server: Callable[..., Any], fake_package: Callable[..., Path]
+) -> None:
     import requests
 
     package = fake_package("slow_worker", inference=WORKER_WAITS)
     settings_for(package)
-    server = start_server("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"),
-                          "--workers", "1", wait=False)
+    server = start_server(
+        "--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"), "--workers", "1", wait=False
+    )
     _wait(lambda: _port_open(server.port), timeout=30)
     for _ in range(3):
         ready = requests.get(f"{server.url}/v2/health/ready", timeout=5)

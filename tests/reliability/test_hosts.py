@@ -54,6 +54,7 @@ def samples_of(client: Any, **request: Any) -> list[str]:
 
 # -- MODELHUB_PUBLIC_URL: the base of every absolute URL -------------------------------------
 
+
 def test_without_public_url_the_host_header_is_used_as_before(package: Path) -> None:
     urls = samples_of(client_of(package), headers={"Host": "models.local:8080"})
     assert urls == ["http://models.local:8080/api/samples/blue.jpg", "http://models.local:8080/api/samples/red.png"]
@@ -62,8 +63,10 @@ def test_without_public_url_the_host_header_is_used_as_before(package: Path) -> 
 @pytest.mark.parametrize("public", ["https://models.example.org/mobilenet/", "https://models.example.org/mobilenet"])
 def test_public_url_is_the_base_of_sample_urls(package: Path, public: str) -> None:
     client = client_of(package, public_url=public)
-    for headers in ({"Host": "evil.example"}, {"Host": "evil.example", "X-Forwarded-Host": "evil.example",
-                                                "X-Forwarded-Proto": "http"}):
+    for headers in (
+        {"Host": "evil.example"},
+        {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"},
+    ):
         urls = samples_of(client, headers=headers)
         assert urls == [PUBLIC + "api/samples/blue.jpg", PUBLIC + "api/samples/red.png"]
         for url in urls:  # and the path below the public base is a route of this server
@@ -77,10 +80,15 @@ def test_public_url_is_the_base_of_output_urls(fake_package: Callable[..., Path]
     write_fake_model_file(root)
     client = client_of(root, public_url=PUBLIC)
     photo = (root / "sample_data" / "red.png").read_bytes()
-    answers = [client.post("/api/predict", data={"file": (io.BytesIO(photo), "x.png")},
-                           content_type="multipart/form-data", headers={"Host": "evil.example"}),
-               client.get("/api/predict_sample", query_string={"filename": "red.png"},
-                          headers={"Host": "evil.example"})]
+    answers = [
+        client.post(
+            "/api/predict",
+            data={"file": (io.BytesIO(photo), "x.png")},
+            content_type="multipart/form-data",
+            headers={"Host": "evil.example"},
+        ),
+        client.get("/api/predict_sample", query_string={"filename": "red.png"}, headers={"Host": "evil.example"}),
+    ]
     for answer in answers:
         assert answer.status_code == 200, answer.get_json()
         url = answer.get_json()["output"][0]["prediction"]
@@ -109,8 +117,18 @@ def test_public_url_with_a_script_root(package: Path) -> None:
 ALLOWED = "models.example.org,.example.net"
 
 
-@pytest.mark.parametrize("host", ["models.example.org", "models.example.org:8080", "MODELS.example.org",
-                                  "models.example.org.", "example.net", "a.example.net", "b.a.example.net:443"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "models.example.org",
+        "models.example.org:8080",
+        "MODELS.example.org",
+        "models.example.org.",
+        "example.net",
+        "a.example.net",
+        "b.a.example.net:443",
+    ],
+)
 def test_allowed_hosts_are_served(package: Path, host: str) -> None:
     client = client_of(package, allowed_hosts=ALLOWED)
     response = client.get("/api/get_samples", headers={"Host": host})
@@ -118,13 +136,34 @@ def test_allowed_hosts_are_served(package: Path, host: str) -> None:
     assert response.get_json()[0].startswith(f"http://{host.lower()}/api/samples/")
 
 
-@pytest.mark.parametrize("host", ["evil.example", "models.example.org.evil.example", "xmodels.example.org",
-                                  "evil-example.net", "models.example.org:80@evil.example", "models.example.org:x",
-                                  "127.0.0.1", "[::1]:8080", ""])
-@pytest.mark.parametrize("method,path", [("GET", "/api/get_samples"), ("GET", "/api/get_config"),
-                                         ("GET", "/api/samples/red.png"), ("GET", "/"), ("GET", "/static/app.js"),
-                                         ("POST", "/api/predict"), ("GET", "/no/such/route"),
-                                         ("GET", "/api//get_config"), ("OPTIONS", "/api/predict")])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "models.example.org.evil.example",
+        "xmodels.example.org",
+        "evil-example.net",
+        "models.example.org:80@evil.example",
+        "models.example.org:x",
+        "127.0.0.1",
+        "[::1]:8080",
+        "",
+    ],
+)
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/get_samples"),
+        ("GET", "/api/get_config"),
+        ("GET", "/api/samples/red.png"),
+        ("GET", "/"),
+        ("GET", "/static/app.js"),
+        ("POST", "/api/predict"),
+        ("GET", "/no/such/route"),
+        ("GET", "/api//get_config"),
+        ("OPTIONS", "/api/predict"),
+    ],
+)
 def test_other_hosts_are_refused(package: Path, host: str, method: str, path: str) -> None:
     client = client_of(package, allowed_hosts=ALLOWED)
     response = client.open(path, method=method, headers={"Host": host})
@@ -152,8 +191,15 @@ def test_forwarded_headers_are_ignored_from_untrusted_peers(package: Path, proxi
     assert urls[0] == "http://direct.example/api/samples/blue.jpg"
 
 
-@pytest.mark.parametrize("proxies,peer", [("127.0.0.1", "127.0.0.1"), ("10.0.0.0/8, 192.0.2.7", "10.9.8.7"),
-                                          ("192.0.2.7", "::ffff:192.0.2.7"), ("::1", "::1")])
+@pytest.mark.parametrize(
+    "proxies,peer",
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("10.0.0.0/8, 192.0.2.7", "10.9.8.7"),
+        ("192.0.2.7", "::ffff:192.0.2.7"),
+        ("::1", "::1"),
+    ],
+)
 def test_forwarded_headers_are_applied_from_trusted_proxies(package: Path, proxies: str, peer: str) -> None:
     client = client_of(package, trusted_proxies=proxies)
     urls = samples_of(client, headers={"Host": "internal:8080", **FORWARDED}, environ_base={"REMOTE_ADDR": peer})
@@ -183,8 +229,9 @@ def _raw_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes,
 @pytest.mark.server
 def test_the_server_trusts_no_forwarded_header_by_itself(start_server: Callable[..., Any], package: Path) -> None:
     """Not even from 127.0.0.1 (gunicorn believed X-Forwarded-Proto and SCRIPT_NAME from loopback)."""
-    server = start_server("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"),
-                          "--workers", "1")
+    server = start_server(
+        "--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"), "--workers", "1"
+    )
     base = f"http://127.0.0.1:{server.port}"
     urls = requests.get(f"{base}/api/get_samples", headers=FORWARDED | {"X-Forwarded-Ssl": "on"}, timeout=10).json()
     assert urls[0] == f"{base}/api/samples/blue.jpg"
@@ -194,14 +241,19 @@ def test_the_server_trusts_no_forwarded_header_by_itself(start_server: Callable[
 
 @pytest.mark.server
 def test_production_server_behind_a_trusted_proxy(start_server: Callable[..., Any], package: Path) -> None:
-    env = {"MODELHUB_TRUSTED_PROXIES": "127.0.0.1", "MODELHUB_ALLOWED_HOSTS": "proxy.example",
-           "MODELHUB_PUBLIC_URL": PUBLIC}
-    server = start_server("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"),
-                          "--workers", "1", env=env)
+    env = {
+        "MODELHUB_TRUSTED_PROXIES": "127.0.0.1",
+        "MODELHUB_ALLOWED_HOSTS": "proxy.example",
+        "MODELHUB_PUBLIC_URL": PUBLIC,
+    }
+    server = start_server(
+        "--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"), "--workers", "1", env=env
+    )
     status, body, _ = _raw_get(server.port, "/api/get_samples", {"Host": "internal", **FORWARDED})
     assert status == 200 and json.loads(body)[0] == PUBLIC + "api/samples/blue.jpg"
-    status, body, _ = _raw_get(server.port, "/api/get_samples", {"Host": "proxy.example",
-                                                                "X-Forwarded-Host": "evil.example"})
+    status, body, _ = _raw_get(
+        server.port, "/api/get_samples", {"Host": "proxy.example", "X-Forwarded-Host": "evil.example"}
+    )
     assert status == 400 and "MODELHUB_ALLOWED_HOSTS" in json.loads(body)["error"]
     status, _, location = _raw_get(server.port, "/api//get_config", {"Host": "internal", **FORWARDED})
     assert status == 308 and location == PUBLIC + "api/get_config"
@@ -215,8 +267,9 @@ LONG = "a" * 300
 
 
 @pytest.mark.parametrize("name", [f"{LONG}.png", f"sub/{LONG}.png", f"{LONG}/red.png", "é" * 130 + ".png"])
-@pytest.mark.parametrize("route", ["/api/samples/", "/api/thumbnail/", "/api/output/", "/static/",
-                                   "/api/predict_sample?filename="])
+@pytest.mark.parametrize(
+    "route", ["/api/samples/", "/api/thumbnail/", "/api/output/", "/static/", "/api/predict_sample?filename="]
+)
 def test_over_long_names_are_a_4xx(package: Path, route: str, name: str) -> None:
     response = client_of(package).get(route + name)
     assert response.status_code in (400, 404), (route, response.status_code)
@@ -259,6 +312,7 @@ def test_link_loops_break_no_route(looping: Path) -> None:
 
 # -- links out of the folders (issue point 9) ---------------------------------------------------
 
+
 @pytest.fixture
 def linked(package: Path, tmp_path: Path) -> Path:
     outside = tmp_path / "outside"
@@ -281,8 +335,7 @@ def test_model_files_zip_holds_no_link_out_of_model(linked: Path) -> None:
     response = client_of(linked).get("/api/get_model_files")
     assert response.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(response.data))
-    assert sorted(archive.namelist()) == ["model/alias.txt", "model/config.json", "model/fake.onnx",
-                                          "model/labels.txt"]
+    assert sorted(archive.namelist()) == ["model/alias.txt", "model/config.json", "model/fake.onnx", "model/labels.txt"]
     for name in archive.namelist():
         content = archive.read(name)
         assert SECRET.encode() not in content and b"root:" not in content
@@ -296,8 +349,10 @@ def test_samples_lists_exactly_what_it_serves(linked: Path) -> None:
         assert client.get(f"/api/samples/{name}").status_code == 200
         assert client.get("/api/predict_sample", query_string={"filename": name}).status_code == 200
     for name in ("outside.png", "relative.png", "outdir/secret.png"):
-        for response in (client.get(f"/api/samples/{name}"),
-                         client.get("/api/predict_sample", query_string={"filename": name})):
+        for response in (
+            client.get(f"/api/samples/{name}"),
+            client.get("/api/predict_sample", query_string={"filename": name}),
+        ):
             assert response.status_code == 404, (name, response.status_code)
             assert SECRET.encode() not in response.data
     for name in ("passwd", "secret.txt", "outdir/secret.txt"):

@@ -21,9 +21,23 @@ def server(int8_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     port = free_port()
     log = tmp_path_factory.mktemp("http") / "server.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([modelhub_command(), "serve", "--model-file", str(int8_model), "--host", "127.0.0.1",
-                                    "--port", str(port), "--workers", "1"], stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [
+                modelhub_command(),
+                "serve",
+                "--model-file",
+                str(int8_model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     handle = ServerProcess(process, port, log)
     wait_ready(handle.url, process)
     yield handle
@@ -55,12 +69,21 @@ CASES = [
     ("HTTP/1.1 without Host", b"GET /v2/health/live HTTP/1.1\r\n\r\n", 400),
     ("chunk size zz", b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
     ("chunk size -5", b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n", 400),
-    ("100 KB chunked trailer", b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
-     + b"X-Pad: " + b"a" * 100_000 + b"\r\n\r\n", 431),
+    (
+        "100 KB chunked trailer",
+        b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        + b"X-Pad: "
+        + b"a" * 100_000
+        + b"\r\n\r\n",
+        431,
+    ),
     ("20 KB header", b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
     ("10 KB URL", b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
-    ("declared body over the limit",
-     b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n", 413),
+    (
+        "declared body over the limit",
+        b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n",
+        413,
+    ),
 ]
 
 
@@ -74,8 +97,11 @@ def test_http_layer_errors_are_json_with_cors(server: ServerProcess, name: str, 
 
 
 def test_a_script_name_header_is_ignored(server: ServerProcess) -> None:
-    code, _headers, body = exchange(server, b"GET /api/get_samples HTTP/1.1\r\nHost: h\r\nSCRIPT_NAME: /evil\r\n"
-                                            b"Script-Name: /evil\r\nConnection: close\r\n\r\n")
+    code, _headers, body = exchange(
+        server,
+        b"GET /api/get_samples HTTP/1.1\r\nHost: h\r\nSCRIPT_NAME: /evil\r\n"
+        b"Script-Name: /evil\r\nConnection: close\r\n\r\n",
+    )
     assert code == 200 and all(url.startswith("http://h/api/samples/") for url in json.loads(body))
 
 
@@ -94,6 +120,7 @@ def test_keep_alive_and_pipelining(server: ServerProcess) -> None:
 
 def test_expect_100_continue(server: ServerProcess) -> None:
     photo = (Path(__file__).resolve().parents[2] / "contrib_src" / "sample_data" / "cat_chelsea.png").read_bytes()
-    response = requests.post(f"{server.url}/api/predict", files={"file": ("c.png", photo)},
-                             headers={"Expect": "100-continue"}, timeout=10)
+    response = requests.post(
+        f"{server.url}/api/predict", files={"file": ("c.png", photo)}, headers={"Expect": "100-continue"}, timeout=10
+    )
     assert response.status_code == 200, response.text

@@ -80,8 +80,9 @@ class Client:
     def send(self, kind: str, name: str) -> None:
         data, want = (SAMPLES[name], 200) if kind == "valid" else INVALID[name]
         try:
-            response = self.session().post(f"{self.url}/api/predict", params={"top": "10"},
-                                           files={"file": (name, data)}, timeout=60)
+            response = self.session().post(
+                f"{self.url}/api/predict", params={"top": "10"}, files={"file": (name, data)}, timeout=60
+            )
             status, body = response.status_code, response.json()
         except (requests.RequestException, ValueError) as error:
             with self.lock:
@@ -99,8 +100,10 @@ class Client:
 
 def workload(count: int, seed: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
-    return [("valid", rng.choice(sorted(SAMPLES))) if rng.random() < 0.7 else ("invalid", rng.choice(sorted(INVALID)))
-            for _ in range(count)]
+    return [
+        ("valid", rng.choice(sorted(SAMPLES))) if rng.random() < 0.7 else ("invalid", rng.choice(sorted(INVALID)))
+        for _ in range(count)
+    ]
 
 
 def modelhub_entries(folder: Path) -> set[str]:
@@ -110,17 +113,22 @@ def modelhub_entries(folder: Path) -> set[str]:
 def test_load_two_workers(start_server: Callable[..., Any], int8_model: Path, tmp_path: Path) -> None:
     scratch = tmp_path / "server-tmp"
     scratch.mkdir()
-    server = start_server("--model-file", str(int8_model), "--workers", "2",
-                          env={"TMPDIR": str(scratch), "MODELHUB_LOG_LEVEL": "warning",
-                               "MODELHUB_GRACEFUL_TIMEOUT": "30"})
+    server = start_server(
+        "--model-file",
+        str(int8_model),
+        "--workers",
+        "2",
+        env={"TMPDIR": str(scratch), "MODELHUB_LOG_LEVEL": "warning", "MODELHUB_GRACEFUL_TIMEOUT": "30"},
+    )
     workers = worker_pids(server.process.pid)
     assert len(workers) == 2, workers
     all_workers_ready(server.url)
     # The single-request answers, one request at a time.
     expected = {}
     for name, data in SAMPLES.items():
-        response = requests.post(f"{server.url}/api/predict", params={"top": "10"}, files={"file": (name, data)},
-                                 timeout=60)
+        response = requests.post(
+            f"{server.url}/api/predict", params={"top": "10"}, files={"file": (name, data)}, timeout=60
+        )
         assert response.status_code == 200
         expected[name] = [e["label"] for e in response.json()["output"][0]["prediction"]]
 
@@ -146,8 +154,10 @@ def test_load_two_workers(start_server: Callable[..., Any], int8_model: Path, tm
     assert rss_after <= rss_warm * 1.10, (rss_warm, rss_after)
     assert modelhub_entries(scratch) == entries_before == set()
     assert sorted(os.listdir(scratch)) == files_before
-    print(f"\n{REQUESTS} requests, {CLIENTS} clients: {took:.1f} s, {REQUESTS / took:.0f} req/s, "
-          f"statuses {dict(sorted(client.statuses.items()))}, worker RSS {rss_warm} -> {rss_after} KiB")
+    print(
+        f"\n{REQUESTS} requests, {CLIENTS} clients: {took:.1f} s, {REQUESTS / took:.0f} req/s, "
+        f"statuses {dict(sorted(client.statuses.items()))}, worker RSS {rss_warm} -> {rss_after} KiB"
+    )
 
     # SIGTERM while 2 x CLIENTS requests are in flight: they all finish.
     client = Client(server.url, expected)

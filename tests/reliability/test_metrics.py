@@ -24,13 +24,17 @@ CLOSE = {"Connection": "close"}  # a new connection for each request: the worker
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = requests.get(f"{url}/metrics", headers=CLOSE, timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 def count(found, route: str, method: str, status: int) -> float:
-    return found.get(("modelhub_http_requests_total",
-                      (("method", method), ("route", route), ("status", str(status)))), 0.0)
+    return found.get(
+        ("modelhub_http_requests_total", (("method", method), ("route", route), ("status", str(status)))), 0.0
+    )
 
 
 def worker_pids(master: int) -> list[int]:
@@ -38,8 +42,9 @@ def worker_pids(master: int) -> list[int]:
 
 
 def upload(url: str, data: bytes) -> int:
-    return requests.post(f"{url}/api/predict?top=1", files={"file": ("x.png", data)}, headers=CLOSE,
-                         timeout=20).status_code
+    return requests.post(
+        f"{url}/api/predict?top=1", files={"file": ("x.png", data)}, headers=CLOSE, timeout=20
+    ).status_code
 
 
 def too_large(port: int) -> bytes:
@@ -51,11 +56,16 @@ def too_large(port: int) -> bytes:
 
 def test_metrics_count_every_request_of_both_workers(start_server, int8_model: Path, tmp_path: Path) -> None:
     folder = tmp_path / "prometheus"
-    server = start_server("--model-file", str(int8_model), "--workers", "2",
-                          env={"PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    server = start_server(
+        "--model-file", str(int8_model), "--workers", "2", env={"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    )
     all_workers_ready(server.url)
-    sent = {("/api/predict", "POST", 200): 0, ("/api/predict", "POST", 415): 0,
-            ("/api/predict_sample", "GET", 200): 0, ("unmatched", "GET", 404): 0}
+    sent = {
+        ("/api/predict", "POST", 200): 0,
+        ("/api/predict", "POST", 415): 0,
+        ("/api/predict_sample", "GET", 200): 0,
+        ("unmatched", "GET", 404): 0,
+    }
     for _ in range(3):
         assert upload(server.url, PHOTO) == 200
         sent["/api/predict", "POST", 200] += 1

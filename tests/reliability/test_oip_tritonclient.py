@@ -39,8 +39,12 @@ def server(start_server: Any, int8_model: Path) -> Any:
 
 
 def api_predict(url: str, photo: Path, top: int | None = None) -> list[dict[str, Any]]:
-    response = requests.post(f"{url}/api/predict", params={"top": top} if top else None,
-                             files={"file": (photo.name, photo.read_bytes())}, timeout=30)
+    response = requests.post(
+        f"{url}/api/predict",
+        params={"top": top} if top else None,
+        files={"file": (photo.name, photo.read_bytes())},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     return list(response.json()["output"][0]["prediction"])
 
@@ -68,9 +72,13 @@ def test_tritonclient_against_modelhub_serve(server: Any, int8_model: Path) -> N
     assert {"binary_tensor_data", "classification"} <= set(client.get_server_metadata()["extensions"])
     metadata = client.get_model_metadata("mobilenet")
     assert [(t["name"], t["datatype"], t["shape"]) for t in metadata["inputs"]] == [
-        ("input", "FP32", [-1, 3, 224, 224]), ("image", "BYTES", [-1])]
-    assert [(t["name"], t["shape"]) for t in metadata["outputs"]] == [("output", [-1, 1000]),
-                                                                     ("probabilities", [-1, 1000])]
+        ("input", "FP32", [-1, 3, 224, 224]),
+        ("image", "BYTES", [-1]),
+    ]
+    assert [(t["name"], t["shape"]) for t in metadata["outputs"]] == [
+        ("output", [-1, 1000]),
+        ("probabilities", [-1, 1000]),
+    ]
     assert client.get_model_config("mobilenet")["max_batch_size"] == 32
     with pytest.raises(InferenceServerException, match="no model 'resnet'"):
         client.get_model_metadata("resnet")
@@ -82,8 +90,10 @@ def test_tritonclient_against_modelhub_serve(server: Any, int8_model: Path) -> N
     for binary in (True, False):
         tensor = httpclient.InferInput("input", list(x.shape), "FP32")
         tensor.set_data_from_numpy(x, binary_data=binary)
-        outputs = [httpclient.InferRequestedOutput("probabilities", binary_data=binary),
-                   httpclient.InferRequestedOutput("output", binary_data=binary, class_count=5)]
+        outputs = [
+            httpclient.InferRequestedOutput("probabilities", binary_data=binary),
+            httpclient.InferRequestedOutput("output", binary_data=binary, class_count=5),
+        ]
         result = client.infer("mobilenet", [tensor], outputs=outputs, request_id=f"tensor-{binary}")
         assert result.get_response()["id"] == f"tensor-{binary}"
         scores = result.as_numpy("probabilities")
@@ -102,10 +112,13 @@ def test_tritonclient_against_modelhub_serve(server: Any, int8_model: Path) -> N
     for binary in (True, False):
         images = httpclient.InferInput("image", [len(PHOTOS)], "BYTES")
         data = [photo.read_bytes() for photo in PHOTOS]
-        images.set_data_from_numpy(np.array(data if binary else [base64.b64encode(d) for d in data], dtype=object),
-                                   binary_data=binary)
-        outputs = [httpclient.InferRequestedOutput("probabilities", binary_data=binary, class_count=5),
-                   httpclient.InferRequestedOutput("output", binary_data=binary)]
+        images.set_data_from_numpy(
+            np.array(data if binary else [base64.b64encode(d) for d in data], dtype=object), binary_data=binary
+        )
+        outputs = [
+            httpclient.InferRequestedOutput("probabilities", binary_data=binary, class_count=5),
+            httpclient.InferRequestedOutput("output", binary_data=binary),
+        ]
         result = client.infer("mobilenet", [images], outputs=outputs)
         for row, want, labels in zip(result.as_numpy("probabilities"), expected, top5, strict=True):
             entries = [_text(entry).split(":", 2) for entry in row]
@@ -126,9 +139,18 @@ def test_plain_requests_json_forms(server: Any) -> None:
     assert metadata.status_code == 200 and metadata.headers["Access-Control-Allow-Origin"] == "*"
     assert metadata.json()["platform"] == "onnxruntime_onnx"
     photo = PHOTOS[1]
-    request = {"id": "coffee", "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                                           "data": [base64.b64encode(photo.read_bytes()).decode()]}],
-               "outputs": [{"name": "probabilities"}, {"name": "probabilities", "parameters": {"classification": 3}}]}
+    request = {
+        "id": "coffee",
+        "inputs": [
+            {
+                "name": "image",
+                "datatype": "BYTES",
+                "shape": [1],
+                "data": [base64.b64encode(photo.read_bytes()).decode()],
+            }
+        ],
+        "outputs": [{"name": "probabilities"}, {"name": "probabilities", "parameters": {"classification": 3}}],
+    }
     response = requests.post(f"{url}/infer", json=request, timeout=30)
     assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
     body = response.json()
@@ -155,8 +177,9 @@ def test_readme_examples_run(server: Any) -> None:
     if shutil.which("curl") is None or shutil.which("base64") is None:
         return  # the curl example needs curl and coreutils' base64; the JSON forms are tested above
     script = readme_block("oip-curl-example", "bash").replace("http://127.0.0.1:8080", server.url)
-    run = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     metadata, config, answer = (json.loads(line) for line in run.stdout.splitlines())
     assert metadata["name"] == "mobilenet" and config["max_batch_size"] == 32

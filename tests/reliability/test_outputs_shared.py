@@ -27,14 +27,16 @@ def test_every_worker_serves_every_output(start_server, fake_package) -> None:
     config["model"]["io"]["output"] = [{"name": "mask", "type": "mask_image", "description": "the worker's pid"}]
     package: Path = fake_package("arrays", config=config, inference=ARRAY_MODEL)
     write_fake_model_file(package)
-    server = start_server("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"),
-                          "--workers", "2")
+    server = start_server(
+        "--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"), "--workers", "2"
+    )
     all_workers_ready(server.url)
     photo = (package / "sample_data" / "red.png").read_bytes()
     urls, makers = [], set()
     for _ in range(20):  # a new connection each time, so both workers save outputs
-        answer = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", photo)},
-                               headers={"Connection": "close"}, timeout=10)
+        answer = requests.post(
+            f"{server.url}/api/predict", files={"file": ("x.png", photo)}, headers={"Connection": "close"}, timeout=10
+        )
         assert answer.status_code == 200, answer.text
         urls.append(answer.json()["output"][0]["prediction"])
     for url in urls:

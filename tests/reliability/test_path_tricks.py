@@ -102,7 +102,7 @@ def test_plain_names_still_work(client: Any) -> None:
 
 # -- multi-input JSON: local file names under MODELHUB_DATA_DIR ---------------------------
 
-MULTI_INFERENCE = '''
+MULTI_INFERENCE = """
 from modelhublib.model import ModelBase
 from fakeprocessing import FakeProcessor
 
@@ -117,15 +117,21 @@ class Model(ModelBase):
         for key in ("t1", "t2"):
             total += float(self._processor.loadAndPreprocess(input[key]["fileurl"], key).mean())
         return [{"label": "sum", "probability": min(1.0, total / 1000)}]
-'''
+"""
 
 
 def multi_config() -> dict[str, Any]:
     single = {"format": ["image/png"], "dim_limits": [{"min": 1, "max": 4}, {"min": 8}, {"min": 8}]}
     return {
-        "id": "multi", "meta": {"name": "Multi"}, "publication": {},
-        "model": {"io": {"input": {"format": ["application/json"], "t1": single, "t2": single},
-                         "output": [{"name": "score", "type": "label_list"}]}},
+        "id": "multi",
+        "meta": {"name": "Multi"},
+        "publication": {},
+        "model": {
+            "io": {
+                "input": {"format": ["application/json"], "t1": single, "t2": single},
+                "output": [{"name": "score", "type": "label_list"}],
+            }
+        },
     }
 
 
@@ -148,8 +154,9 @@ def multi(fake_package: Callable[..., Path], tmp_path: Path) -> Callable[..., An
         import io
 
         with app.test_client() as c:
-            return c.post("/api/predict", data={"file": (io.BytesIO(body), "request.json")},
-                          content_type="multipart/form-data")
+            return c.post(
+                "/api/predict", data={"file": (io.BytesIO(body), "request.json")}, content_type="multipart/form-data"
+            )
 
     return post
 
@@ -163,20 +170,23 @@ def test_multi_input_ok(multi: Callable[..., Any]) -> None:
     assert multi(_req("/data/a.png", "/data/sub/b.png")).status_code == 200  # the launcher's /data prefix
 
 
-@pytest.mark.parametrize("location,status,said", [
-    ("../secret.txt", 403, "outside the data folder"),
-    ("sub/../../secret.txt", 403, "outside the data folder"),
-    ("/etc/passwd", 403, "outside the data folder"),
-    ("/data/../secret.txt", 403, "outside the data folder"),
-    ("link.png", 403, "outside the data folder"),
-    ("a.png\x00.txt", 400, "invalid file name"),
-    ("missing.png", 404, "not found"),
-    ("file:///etc/passwd", 400, "only http(s) URLs"),
-    ("ftp://example.org/x.png", 400, "only http(s) URLs"),
-    ("http://127.0.0.1/x.png", 403, "disabled"),
-    ("notes.txt", 415, "text/plain"),
-    ("tiny.png", 422, "at least 8"),
-])
+@pytest.mark.parametrize(
+    "location,status,said",
+    [
+        ("../secret.txt", 403, "outside the data folder"),
+        ("sub/../../secret.txt", 403, "outside the data folder"),
+        ("/etc/passwd", 403, "outside the data folder"),
+        ("/data/../secret.txt", 403, "outside the data folder"),
+        ("link.png", 403, "outside the data folder"),
+        ("a.png\x00.txt", 400, "invalid file name"),
+        ("missing.png", 404, "not found"),
+        ("file:///etc/passwd", 400, "only http(s) URLs"),
+        ("ftp://example.org/x.png", 400, "only http(s) URLs"),
+        ("http://127.0.0.1/x.png", 403, "disabled"),
+        ("notes.txt", 415, "text/plain"),
+        ("tiny.png", 422, "at least 8"),
+    ],
+)
 def test_multi_input_bad_locations(multi: Callable[..., Any], location: str, status: int, said: str) -> None:
     response = multi(_req(location))
     assert response.status_code == status, response.get_json()
@@ -190,13 +200,16 @@ def test_multi_input_local_files_refused_without_data_dir(multi: Callable[..., A
     assert "MODELHUB_DATA_DIR" in error_of(response)
 
 
-@pytest.mark.parametrize("body,said", [
-    (b"{not json", "malformed"),
-    (b'{"t1": {"fileurl": "a.png"}}', "missing t2"),
-    (b'{"t1": {"fileurl": "a.png"}, "t2": {"fileurl": "a.png"}, "t3": {"fileurl": "a.png"}}', "unknown t3"),
-    (b'{"t1": {"fileurl": 5}, "t2": {"fileurl": "a.png"}}', "needs a string 'fileurl'"),
-    (b'{"t1": "a.png", "t2": {"fileurl": "a.png"}}', "needs a string 'fileurl'"),
-])
+@pytest.mark.parametrize(
+    "body,said",
+    [
+        (b"{not json", "malformed"),
+        (b'{"t1": {"fileurl": "a.png"}}', "missing t2"),
+        (b'{"t1": {"fileurl": "a.png"}, "t2": {"fileurl": "a.png"}, "t3": {"fileurl": "a.png"}}', "unknown t3"),
+        (b'{"t1": {"fileurl": 5}, "t2": {"fileurl": "a.png"}}', "needs a string 'fileurl'"),
+        (b'{"t1": "a.png", "t2": {"fileurl": "a.png"}}', "needs a string 'fileurl'"),
+    ],
+)
 def test_multi_input_malformed_requests(multi: Callable[..., Any], body: bytes, said: str) -> None:
     response = multi(body)
     assert response.status_code == 400, response.get_json()
@@ -211,16 +224,30 @@ def test_multi_input_json_list_is_refused(multi: Callable[..., Any]) -> None:
 
 # -- over real HTTP: raw request lines that clients would normalise ------------------------
 
+
 @pytest.mark.server
 def test_raw_http_paths_on_the_production_server(start_server: Callable[..., Any], package: Path) -> None:
-    server = start_server("--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"),
-                          "--workers", "1")
-    raw_paths = [f"/api/{route}/{trick}" for route in ("samples", "thumbnail", "output")
-                 for trick in ("../inference.py", "..%2finference.py", "%2e%2e/%2e%2e/etc/passwd",
-                               "/etc/passwd", "link_out.txt", "red.png%00")]
-    raw_paths += [f"/api/predict_sample?filename={t}" for t in ("../inference.py", "%2Fetc%2Fpasswd",
-                                                                "..%2F..%2Fsecret.txt", "red.png%00")]
+    server = start_server(
+        "--contrib", str(package), "--model-file", str(package / "model" / "fake.onnx"), "--workers", "1"
+    )
+    raw_paths = [
+        f"/api/{route}/{trick}"
+        for route in ("samples", "thumbnail", "output")
+        for trick in (
+            "../inference.py",
+            "..%2finference.py",
+            "%2e%2e/%2e%2e/etc/passwd",
+            "/etc/passwd",
+            "link_out.txt",
+            "red.png%00",
+        )
+    ]
+    raw_paths += [
+        f"/api/predict_sample?filename={t}"
+        for t in ("../inference.py", "%2Fetc%2Fpasswd", "..%2F..%2Fsecret.txt", "red.png%00")
+    ]
     raw_paths += ["/../../etc/passwd", "/api/../../etc/passwd"]
+
     def get(path: str) -> tuple[int, bytes, str]:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         connection.putrequest("GET", path, skip_accept_encoding=True)

@@ -19,8 +19,12 @@ from modelhub.errors import ModelHubError
 
 pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")]
 
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def python_outcome(api: Any, data: bytes) -> int:
@@ -36,8 +40,12 @@ def python_outcome(api: Any, data: bytes) -> int:
 
 def rest_outcome(app: Any, data: bytes) -> int:
     with app.test_client() as client:
-        response = client.post("/api/predict", data={"file": (io.BytesIO(data), "upload.jpg")},
-                               content_type="multipart/form-data", query_string={"top": "3"})
+        response = client.post(
+            "/api/predict",
+            data={"file": (io.BytesIO(data), "upload.jpg")},
+            content_type="multipart/form-data",
+            query_string={"top": "3"},
+        )
     body = response.get_json()
     if response.status_code == 200:
         assert len(body["output"][0]["prediction"]) == 3
@@ -60,9 +68,21 @@ def test_random_bytes(real_api: Any, real_app: Any, data: bytes) -> None:
 
 
 @SETTINGS
-@given(prefix=st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"RIFF\x00\x00\x00\x00WEBP",
-                               b"II*\x00", b"BM", b"%PDF", b"<svg"]),
-       rest=st.binary(max_size=2048))
+@given(
+    prefix=st.sampled_from(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            b"\xff\xd8\xff\xe0",
+            b"GIF89a",
+            b"RIFF\x00\x00\x00\x00WEBP",
+            b"II*\x00",
+            b"BM",
+            b"%PDF",
+            b"<svg",
+        ]
+    ),
+    rest=st.binary(max_size=2048),
+)
 def test_random_bytes_behind_real_signatures(real_api: Any, real_app: Any, prefix: bytes, rest: bytes) -> None:
     check(real_api, real_app, prefix + rest)
 
@@ -111,11 +131,14 @@ def test_random_valid_images(real_api: Any, real_app: Any, image: tuple[bytes, s
 
 
 @SETTINGS
-@given(image=images(), flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)),
-                                      min_size=1, max_size=8),
-       cut=st.floats(0.05, 1.0))
-def test_mutated_images(real_api: Any, real_app: Any, image: tuple[bytes, str, tuple[int, int]],
-                        flips: list[tuple[float, int]], cut: float) -> None:
+@given(
+    image=images(),
+    flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=8),
+    cut=st.floats(0.05, 1.0),
+)
+def test_mutated_images(
+    real_api: Any, real_app: Any, image: tuple[bytes, str, tuple[int, int]], flips: list[tuple[float, int]], cut: float
+) -> None:
     data = bytearray(image[0])
     for where, xor in flips:
         data[int(where * len(data))] ^= xor
@@ -124,8 +147,9 @@ def test_mutated_images(real_api: Any, real_app: Any, image: tuple[bytes, str, t
 
 @SETTINGS
 @given(image=images())
-def test_python_api_accepts_paths_and_pil_images_alike(real_api: Any, tmp_path_factory: Any,
-                                                       image: tuple[bytes, str, tuple[int, int]]) -> None:
+def test_python_api_accepts_paths_and_pil_images_alike(
+    real_api: Any, tmp_path_factory: Any, image: tuple[bytes, str, tuple[int, int]]
+) -> None:
     data = image[0]
     path = tmp_path_factory.mktemp("prop") / "input"
     path.write_bytes(data)

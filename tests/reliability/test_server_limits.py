@@ -28,8 +28,9 @@ def read_response(sock: socket.socket, timeout: float = 10) -> tuple[int, dict[s
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split()[1])
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), None)
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), None
+    )
     while length is not None and len(body) < length:
         chunk = sock.recv(65536)
         if not chunk:
@@ -39,22 +40,27 @@ def read_response(sock: socket.socket, timeout: float = 10) -> tuple[int, dict[s
 
 
 def test_upload_limits(start_server: Callable[..., Any], int8_model: Path) -> None:
-    server = start_server("--model-file", str(int8_model), "--workers", "1",
-                          env={"MODELHUB_MAX_UPLOAD_BYTES": str(LIMIT)})
+    server = start_server(
+        "--model-file", str(int8_model), "--workers", "1", env={"MODELHUB_MAX_UPLOAD_BYTES": str(LIMIT)}
+    )
     message = {"error": f"the upload is larger than the limit of {LIMIT} bytes"}
 
     # A declared 10 GB body: answered from the headers, before a byte of it is sent.
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         started = time.monotonic()
-        sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                     b"Content-Length: 10000000000\r\n\r\n")
+        sock.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 10000000000\r\n\r\n"
+        )
         assert read_response(sock) == (413, message)
         assert time.monotonic() - started < 5
 
     # A chunked body with no length: cut off once it passes the limit, not read to its end.
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         sent, chunk = 0, b"x" * 65536
         try:
             while sent < 50 * LIMIT:
@@ -67,8 +73,9 @@ def test_upload_limits(start_server: Callable[..., Any], int8_model: Path) -> No
         assert sent < 50 * LIMIT  # it did not take the whole stream
 
     # A file just over the limit inside a small multipart body.
-    response = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", make_image() + bytes(LIMIT))},
-                             timeout=30)
+    response = requests.post(
+        f"{server.url}/api/predict", files={"file": ("x.png", make_image() + bytes(LIMIT))}, timeout=30
+    )
     assert response.status_code == 413 and response.json() == message
 
     # A client that sends a big body in one go still gets the 413 (or the server closes; never a 5xx or a hang).
@@ -85,9 +92,16 @@ def test_upload_limits(start_server: Callable[..., Any], int8_model: Path) -> No
 
     # A chunked upload under the limit (no Content-Length) is read to its end and answered like any other.
     boundary = "chunked-boundary"
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n'.encode()
-            + make_image((64, 64)) + f"\r\n--{boundary}--\r\n".encode())
-    chunked = requests.post(f"{server.url}/api/predict", data=(body[i : i + 1000] for i in range(0, len(body), 1000)),
-                            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, timeout=30)
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n'.encode()
+        + make_image((64, 64))
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    chunked = requests.post(
+        f"{server.url}/api/predict",
+        data=(body[i : i + 1000] for i in range(0, len(body), 1000)),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=30,
+    )
     assert chunked.status_code == 200
     assert chunked.json()["output"][0]["prediction"] == ok.json()["output"][0]["prediction"]

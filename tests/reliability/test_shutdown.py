@@ -26,17 +26,24 @@ def sleepy(fake_package: Callable[..., Path]) -> Path:
 
 
 def test_sigterm_lets_in_flight_requests_finish(start_server: Callable[..., Any], sleepy: Path) -> None:
-    server = start_server("--contrib", str(sleepy), "--model-file", str(sleepy / "model" / "fake.onnx"),
-                          "--workers", "2",
-                          env={"MODELHUB_GRACEFUL_TIMEOUT": "15", "MODELHUB_REQUEST_TIMEOUT": "20"})
+    server = start_server(
+        "--contrib",
+        str(sleepy),
+        "--model-file",
+        str(sleepy / "model" / "fake.onnx"),
+        "--workers",
+        "2",
+        env={"MODELHUB_GRACEFUL_TIMEOUT": "15", "MODELHUB_REQUEST_TIMEOUT": "20"},
+    )
     all_workers_ready(server.url)
     results: list[Any] = []
     lock = threading.Lock()
 
     def one() -> None:
         try:
-            response = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(1.0))},
-                                     timeout=30)
+            response = requests.post(
+                f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(1.0))}, timeout=30
+            )
             outcome: Any = (response.status_code, response.json())
         except requests.RequestException as error:
             outcome = ("error", repr(error))
@@ -63,11 +70,20 @@ def test_sigterm_lets_in_flight_requests_finish(start_server: Callable[..., Any]
 
 def test_grace_period_is_bounded(start_server: Callable[..., Any], sleepy: Path) -> None:
     """A request longer than MODELHUB_GRACEFUL_TIMEOUT does not hold the shutdown forever."""
-    server = start_server("--contrib", str(sleepy), "--model-file", str(sleepy / "model" / "fake.onnx"),
-                          "--workers", "1",
-                          env={"MODELHUB_GRACEFUL_TIMEOUT": "1", "MODELHUB_REQUEST_TIMEOUT": "60"})
-    thread = threading.Thread(target=lambda: _swallow(lambda: requests.post(
-        f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(8))}, timeout=30)))
+    server = start_server(
+        "--contrib",
+        str(sleepy),
+        "--model-file",
+        str(sleepy / "model" / "fake.onnx"),
+        "--workers",
+        "1",
+        env={"MODELHUB_GRACEFUL_TIMEOUT": "1", "MODELHUB_REQUEST_TIMEOUT": "60"},
+    )
+    thread = threading.Thread(
+        target=lambda: _swallow(
+            lambda: requests.post(f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(8))}, timeout=30)
+        )
+    )
     thread.start()
     time.sleep(0.5)
     started = time.monotonic()

@@ -49,9 +49,10 @@ class Prober(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            for call in (lambda: requests.get(f"{self.url}/v2/health/live", timeout=5),
-                         lambda: requests.post(f"{self.url}/api/predict?top=1", files={"file": ("c.png", PHOTO)},
-                                               timeout=5)):
+            for call in (
+                lambda: requests.get(f"{self.url}/v2/health/live", timeout=5),
+                lambda: requests.post(f"{self.url}/api/predict?top=1", files={"file": ("c.png", PHOTO)}, timeout=5),
+            ):
                 started = time.monotonic()
                 try:
                     outcome: Any = call().status_code
@@ -113,8 +114,9 @@ def test_slow_connections_of_every_kind(start_server, int8_model: Path) -> None:
 
 
 def test_eight_hundred_stalled_bodies(start_server, int8_model: Path) -> None:
-    server = start_server("--model-file", str(int8_model), "--workers", "2",
-                          env={**TIMEOUTS, "MODELHUB_BODY_TIMEOUT": "20"})
+    server = start_server(
+        "--model-file", str(int8_model), "--workers", "2", env={**TIMEOUTS, "MODELHUB_BODY_TIMEOUT": "20"}
+    )
     prober, sockets = hold(server, {"stalled body": 800}, seconds=6)
     check_probes(prober)
     assert requests.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 200
@@ -123,8 +125,9 @@ def test_eight_hundred_stalled_bodies(start_server, int8_model: Path) -> None:
 
 
 def test_connections_are_bounded(start_server, int8_model: Path) -> None:
-    server = start_server("--model-file", str(int8_model), "--workers", "1",
-                          env={**TIMEOUTS, "MODELHUB_MAX_CONNECTIONS": "20"})
+    server = start_server(
+        "--model-file", str(int8_model), "--workers", "1", env={**TIMEOUTS, "MODELHUB_MAX_CONNECTIONS": "20"}
+    )
     time.sleep(1)  # the readiness probe's connection counts until its worker has seen it close
     held = [attack(server.port, "silent") for _ in range(20)]
     time.sleep(0.3)

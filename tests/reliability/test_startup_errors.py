@@ -46,8 +46,13 @@ def one_error_line(output: str) -> str:
 
 
 def run_modelhub(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str]:
-    done = subprocess.run([modelhub_command(), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "MODELHUB_LOG_LEVEL": "info", **(env or {})})
+    done = subprocess.run(
+        [modelhub_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MODELHUB_LOG_LEVEL": "info", **(env or {})},
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -98,25 +103,33 @@ def test_bad_settings_are_one_clear_error(env: dict[str, str], said: str | None)
     assert said in info.value.message and "\n" not in info.value.message and "\r" not in info.value.message
 
 
-@pytest.mark.parametrize("env,expected", [
-    ({"MODELHUB_LOG_LEVEL": "WARNING"}, ("log_level", "WARNING")),
-    ({"MODELHUB_ALLOW_ORIGIN": "https://app.example:8443"}, ("allow_origin", "https://app.example:8443")),
-    ({"MODELHUB_ALLOW_ORIGIN": "null"}, ("allow_origin", "null")),
-    ({"MODELHUB_ALLOW_ORIGIN": ""}, ("allow_origin", "")),
-    ({"MODELHUB_PUBLIC_URL": "http://[::1]:8080/x"}, ("public_root", "http://[::1]:8080/x/")),
-    ({"MODELHUB_PUBLIC_URL": "https://models.example.org"}, ("public_root", "https://models.example.org/")),
-    ({"MODELHUB_ALLOWED_HOSTS": "models.example.org, .example.net,127.0.0.1"},
-     ("allowed_hosts", ("models.example.org", ".example.net", "127.0.0.1"))),
-    ({"MODELHUB_TRUSTED_PROXIES": "10.0.0.0/8, ::1,192.0.2.7"},
-     ("trusted_proxies", ("10.0.0.0/8", "::1", "192.0.2.7"))),
-    ({}, ("public_root", "")),
-])
+@pytest.mark.parametrize(
+    "env,expected",
+    [
+        ({"MODELHUB_LOG_LEVEL": "WARNING"}, ("log_level", "WARNING")),
+        ({"MODELHUB_ALLOW_ORIGIN": "https://app.example:8443"}, ("allow_origin", "https://app.example:8443")),
+        ({"MODELHUB_ALLOW_ORIGIN": "null"}, ("allow_origin", "null")),
+        ({"MODELHUB_ALLOW_ORIGIN": ""}, ("allow_origin", "")),
+        ({"MODELHUB_PUBLIC_URL": "http://[::1]:8080/x"}, ("public_root", "http://[::1]:8080/x/")),
+        ({"MODELHUB_PUBLIC_URL": "https://models.example.org"}, ("public_root", "https://models.example.org/")),
+        (
+            {"MODELHUB_ALLOWED_HOSTS": "models.example.org, .example.net,127.0.0.1"},
+            ("allowed_hosts", ("models.example.org", ".example.net", "127.0.0.1")),
+        ),
+        (
+            {"MODELHUB_TRUSTED_PROXIES": "10.0.0.0/8, ::1,192.0.2.7"},
+            ("trusted_proxies", ("10.0.0.0/8", "::1", "192.0.2.7")),
+        ),
+        ({}, ("public_root", "")),
+    ],
+)
 def test_good_settings_are_accepted(env: dict[str, str], expected: tuple[str, Any]) -> None:
     name, value = expected
     assert getattr(load_settings({}, env), name) == value
 
 
 # -- the command: one line, status 2 --------------------------------------------------------
+
 
 @pytest.mark.parametrize("command", ["serve", "predict"])
 @pytest.mark.parametrize("how", ["flag", "env"])
@@ -128,11 +141,18 @@ def test_unknown_log_level(command: str, how: str) -> None:
 
 
 @pytest.mark.server
-@pytest.mark.parametrize("name,value", [("MODELHUB_ALLOW_ORIGIN", "x\r\ny"), ("MODELHUB_ALLOW_ORIGIN", "x\ny"),
-                                        ("MODELHUB_PUBLIC_URL", "https://m.example/\r\nSet-Cookie: a=1"),
-                                        ("MODELHUB_ALLOWED_HOSTS", "a.example\r\nb.example")])
-def test_header_bound_setting_with_cr_lf_stops_the_server(start_server: Callable[..., Any], package: Path,
-                                                          name: str, value: str) -> None:
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("MODELHUB_ALLOW_ORIGIN", "x\r\ny"),
+        ("MODELHUB_ALLOW_ORIGIN", "x\ny"),
+        ("MODELHUB_PUBLIC_URL", "https://m.example/\r\nSet-Cookie: a=1"),
+        ("MODELHUB_ALLOWED_HOSTS", "a.example\r\nb.example"),
+    ],
+)
+def test_header_bound_setting_with_cr_lf_stops_the_server(
+    start_server: Callable[..., Any], package: Path, name: str, value: str
+) -> None:
     line = serve_exits(start_server, *model_flags(package), "--workers", "1", env={name: value})
     assert "contains a control character" in line
 
@@ -144,8 +164,9 @@ def test_header_bound_setting_with_cr_lf_stops_predict(package: Path) -> None:
 
 
 @pytest.mark.server
-def test_dim_limits_given_as_a_string_stop_the_server(start_server: Callable[..., Any],
-                                                      fake_package: Callable[..., Path]) -> None:
+def test_dim_limits_given_as_a_string_stop_the_server(
+    start_server: Callable[..., Any], fake_package: Callable[..., Path]
+) -> None:
     config = json.loads(json.dumps(FAKE_CONFIG))
     config["model"]["io"]["input"]["single"]["dim_limits"][1]["min"] = "32"
     root = fake_package("string_limits", config=config)
@@ -155,6 +176,7 @@ def test_dim_limits_given_as_a_string_stop_the_server(start_server: Callable[...
 
 
 # -- a model file that cannot be read ----------------------------------------------------------
+
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 file; the in-process tests below cover it")
 def test_unreadable_model_file_stops_the_server(start_server: Callable[..., Any], package: Path) -> None:
@@ -188,8 +210,9 @@ def unreadable(package: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("command", ["serve", "predict"])
-def test_unreadable_model_file_is_one_line(unreadable: Path, package: Path, command: str,
-                                           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_model_file_is_one_line(
+    unreadable: Path, package: Path, command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_server(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the server started although the model file cannot be read")
 

@@ -35,11 +35,18 @@ class Model(ModelBase):
 '''
 
 CONFIG = {
-    "id": "sleepy", "meta": {"name": "Sleepy"}, "publication": {},
-    "model": {"io": {"input": {"format": ["image/png"],
-                               "single": {"format": ["image/png"],
-                                          "dim_limits": [{"min": 1, "max": 4}, {"min": 8}, {"min": 8}]}},
-                     "output": [{"name": "p", "type": "label_list"}]}},
+    "id": "sleepy",
+    "meta": {"name": "Sleepy"},
+    "publication": {},
+    "model": {
+        "io": {
+            "input": {
+                "format": ["image/png"],
+                "single": {"format": ["image/png"], "dim_limits": [{"min": 1, "max": 4}, {"min": 8}, {"min": 8}]},
+            },
+            "output": [{"name": "p", "type": "label_list"}],
+        }
+    },
 }
 
 
@@ -130,8 +137,15 @@ def test_real_model_with_a_tiny_timeout(int8_model: Path) -> None:
 def test_production_server_answers_504_and_keeps_serving(start_server: Callable[..., Any], sleepy: Path) -> None:
     import requests
 
-    server = start_server("--contrib", str(sleepy), "--model-file", str(sleepy / "model" / "fake.onnx"),
-                          "--workers", "1", env={"MODELHUB_REQUEST_TIMEOUT": "0.5"})
+    server = start_server(
+        "--contrib",
+        str(sleepy),
+        "--model-file",
+        str(sleepy / "model" / "fake.onnx"),
+        "--workers",
+        "1",
+        env={"MODELHUB_REQUEST_TIMEOUT": "0.5"},
+    )
     slow = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(1.5))}, timeout=10)
     assert slow.status_code == 504
     assert slow.json() == {"error": "inference took longer than 0.5 s and was abandoned"}
@@ -147,8 +161,15 @@ def test_a_request_past_its_deadline_stops_holding_its_worker(start_server: Call
     worker is killed and replaced soon after, and the other worker serves everyone meanwhile."""
     import requests
 
-    server = start_server("--contrib", str(sleepy), "--model-file", str(sleepy / "model" / "fake.onnx"),
-                          "--workers", "2", env={"MODELHUB_REQUEST_TIMEOUT": "1"})
+    server = start_server(
+        "--contrib",
+        str(sleepy),
+        "--model-file",
+        str(sleepy / "model" / "fake.onnx"),
+        "--workers",
+        "2",
+        env={"MODELHUB_REQUEST_TIMEOUT": "1"},
+    )
     started = time.monotonic()
     slow = requests.post(f"{server.url}/api/predict", files={"file": ("x.png", sleep_image(20))}, timeout=30)
     assert slow.status_code == 504 and time.monotonic() - started < 2.5, slow.text

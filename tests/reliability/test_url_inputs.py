@@ -26,9 +26,23 @@ pytestmark = pytest.mark.model
 
 CAT = (SAMPLES_DIR / "cat_chelsea.png").read_bytes()
 TIMEOUT = 0.5
-ALLOWLIST = ("public.test", "localhost", "127.0.0.1", "127.0.0.2", "::1", "10.0.0.1", "192.168.1.1",
-             "169.254.169.254", "metadata.google.internal", "internal.test", "0.0.0.0", "2130706433", "0x7f.1",
-             "fd00::1", "::ffff:127.0.0.1")
+ALLOWLIST = (
+    "public.test",
+    "localhost",
+    "127.0.0.1",
+    "127.0.0.2",
+    "::1",
+    "10.0.0.1",
+    "192.168.1.1",
+    "169.254.169.254",
+    "metadata.google.internal",
+    "internal.test",
+    "0.0.0.0",
+    "2130706433",
+    "0x7f.1",
+    "fd00::1",
+    "::ffff:127.0.0.1",
+)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -99,16 +113,21 @@ def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
     real = urlfetch.fetch_url
 
     def fetch(url: str, policy: Any) -> Any:
-        return real(url, policy, resolver=fake_resolver,
-                    address_allowed=lambda ip: str(ip) == "127.0.0.1" or urlfetch.is_public_address(ip))
+        return real(
+            url,
+            policy,
+            resolver=fake_resolver,
+            address_allowed=lambda ip: str(ip) == "127.0.0.1" or urlfetch.is_public_address(ip),
+        )
 
     monkeypatch.setattr(modelhub.inputs, "fetch_url", fetch)
 
 
 @pytest.fixture
 def client(app_with: Any) -> Iterator[Any]:
-    app = app_with(allow_url_fetch=True, url_allowlist=",".join(ALLOWLIST), url_timeout=TIMEOUT,
-                   max_upload_bytes=1_000_000)
+    app = app_with(
+        allow_url_fetch=True, url_allowlist=",".join(ALLOWLIST), url_timeout=TIMEOUT, max_upload_bytes=1_000_000
+    )
     with app.test_client() as test_client:
         yield test_client
 
@@ -130,16 +149,32 @@ def test_host_not_on_the_allowlist(client: Any) -> None:
     assert "not on this server's URL allowlist" in error_of(response)
 
 
-def test_allowed_fetch_predicts_like_an_upload(client: Any, upstream: int, loopback_is_public: None,
-                                               real_api: Any) -> None:
+def test_allowed_fetch_predicts_like_an_upload(
+    client: Any, upstream: int, loopback_is_public: None, real_api: Any
+) -> None:
     response = predict_url(client, f"http://public.test:{upstream}/cat.png")
     assert response.status_code == 200, response.get_json()
     assert labels_of(response.get_json()) == labels_of(real_api.predict(CAT, top=3))
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.0.0.1", "192.168.1.1", "169.254.169.254",
-                                  "metadata.google.internal", "0.0.0.0", "2130706433", "0x7f.1", "[fd00::1]",
-                                  "[::ffff:127.0.0.1]", "127.0.0.2"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "10.0.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "metadata.google.internal",
+        "0.0.0.0",
+        "2130706433",
+        "0x7f.1",
+        "[fd00::1]",
+        "[::ffff:127.0.0.1]",
+        "127.0.0.2",
+    ],
+)
 def test_private_addresses_are_forbidden(client: Any, upstream: int, host: str) -> None:
     response = predict_url(client, f"http://{host}:{upstream}/cat.png")
     assert response.status_code in (400, 403), (host, response.get_json())
@@ -154,19 +189,23 @@ def test_dns_names_resolving_to_private_addresses(client: Any, upstream: int, lo
         assert "private/loopback/link-local" in error_of(response)
 
 
-@pytest.mark.parametrize("target,status,said", [
-    ("http://127.0.0.2:{port}/cat.png", 403, "private/loopback/link-local"),
-    ("http://169.254.169.254/latest/meta-data/", 403, "private/loopback/link-local"),
-    ("http://metadata.google.internal/computeMetadata/v1/", 403, "private/loopback/link-local"),
-    ("http://internal.test:{port}/cat.png", 403, "private/loopback/link-local"),
-    ("http://[::1]:{port}/cat.png", 403, "private/loopback/link-local"),
-    ("file:///etc/passwd", 400, "only http and https"),
-    ("gopher://public.test/", 400, "only http and https"),
-    ("http://example.org/cat.png", 403, "allowlist"),
-    ("/redirect?to=/redirect%3Fto%3D/redirect%253Fto%253D/redirect", 502, "too many redirects"),
-])
-def test_redirects_are_checked_hop_by_hop(client: Any, upstream: int, loopback_is_public: None,
-                                          target: str, status: int, said: str) -> None:
+@pytest.mark.parametrize(
+    "target,status,said",
+    [
+        ("http://127.0.0.2:{port}/cat.png", 403, "private/loopback/link-local"),
+        ("http://169.254.169.254/latest/meta-data/", 403, "private/loopback/link-local"),
+        ("http://metadata.google.internal/computeMetadata/v1/", 403, "private/loopback/link-local"),
+        ("http://internal.test:{port}/cat.png", 403, "private/loopback/link-local"),
+        ("http://[::1]:{port}/cat.png", 403, "private/loopback/link-local"),
+        ("file:///etc/passwd", 400, "only http and https"),
+        ("gopher://public.test/", 400, "only http and https"),
+        ("http://example.org/cat.png", 403, "allowlist"),
+        ("/redirect?to=/redirect%3Fto%3D/redirect%253Fto%253D/redirect", 502, "too many redirects"),
+    ],
+)
+def test_redirects_are_checked_hop_by_hop(
+    client: Any, upstream: int, loopback_is_public: None, target: str, status: int, said: str
+) -> None:
     from urllib.parse import quote
 
     url = f"http://public.test:{upstream}/redirect?to={quote(target.format(port=upstream), safe='')}"
@@ -180,18 +219,31 @@ def test_redirect_to_an_allowed_target_works(client: Any, upstream: int, loopbac
     assert predict_url(client, url).status_code == 200
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://public.test/cat.png", "gopher://public.test:70/",
-                                 "data:image/png;base64,AAAA", "javascript:alert(1)", "dict://public.test:11211/",
-                                 "//public.test/cat.png", "cat.png", "http://user:pw@public.test/cat.png",
-                                 "http://public.test/ cat.png", "http:///cat.png"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://public.test/cat.png",
+        "gopher://public.test:70/",
+        "data:image/png;base64,AAAA",
+        "javascript:alert(1)",
+        "dict://public.test:11211/",
+        "//public.test/cat.png",
+        "cat.png",
+        "http://user:pw@public.test/cat.png",
+        "http://public.test/ cat.png",
+        "http:///cat.png",
+    ],
+)
 def test_bad_urls_are_400(client: Any, url: str) -> None:
     response = predict_url(client, url)
     assert response.status_code == 400, (url, response.get_json())
     error_of(response)
 
 
-def test_server_that_never_answers_is_504_within_the_timeout(client: Any, upstream: int,
-                                                            loopback_is_public: None) -> None:
+def test_server_that_never_answers_is_504_within_the_timeout(
+    client: Any, upstream: int, loopback_is_public: None
+) -> None:
     started = time.monotonic()
     response = predict_url(client, f"http://public.test:{upstream}/hang")
     took = time.monotonic() - started
@@ -200,8 +252,9 @@ def test_server_that_never_answers_is_504_within_the_timeout(client: Any, upstre
     assert took < 4 * TIMEOUT
 
 
-def test_server_that_streams_forever_is_cut_at_the_size_cap(client: Any, upstream: int,
-                                                            loopback_is_public: None) -> None:
+def test_server_that_streams_forever_is_cut_at_the_size_cap(
+    client: Any, upstream: int, loopback_is_public: None
+) -> None:
     response = predict_url(client, f"http://public.test:{upstream}/forever")
     assert response.status_code == 413
     assert error_of(response) == "the remote file is larger than the limit of 1000000 bytes"
@@ -232,8 +285,9 @@ def test_fetched_non_image_is_415(client: Any, upstream: int, loopback_is_public
     assert "text/plain" in error_of(response)
 
 
-def test_server_keeps_serving_after_url_failures(client: Any, upstream: int, loopback_is_public: None,
-                                                 real_app: Any) -> None:
+def test_server_keeps_serving_after_url_failures(
+    client: Any, upstream: int, loopback_is_public: None, real_app: Any
+) -> None:
     for path in ("/hang", "/forever", "/missing"):
         assert predict_url(client, f"http://public.test:{upstream}{path}").status_code >= 400
     assert predict_url(client, f"http://public.test:{upstream}/cat.png").status_code == 200
@@ -246,5 +300,3 @@ def test_fetch_helper_is_reached_only_through_the_policy(monkeypatch: pytest.Mon
     with app_with().test_client() as c:
         assert predict_url(c, "http://public.test/cat.png").status_code == 403
     assert opened == []
-
-

@@ -39,8 +39,10 @@ def check_dim_limits(dims: Sequence[int], limits: list[dict[str, int]] | None) -
     if not limits:
         return
     axes = len(AXES)
-    bounds = [DimLimit(limit.get("min"), limit.get("max")) if isinstance(limit, dict) else DimLimit()
-              for limit in limits[:axes]]
+    bounds = [
+        DimLimit(limit.get("min"), limit.get("max")) if isinstance(limit, dict) else DimLimit()
+        for limit in limits[:axes]
+    ]
     engine_check_dim_limits(tuple(int(d) for d in dims[:axes]), bounds)
 
 

@@ -36,8 +36,12 @@ setup(
             "SimpleITK>=2.3",  # the contributor library's SimpleITK loader and converter, tested
             "schemathesis>=4.0",  # checks the live server against GET /openapi.json
             "tritonclient[http]>=2.40",  # Triton's HTTP client drives the Open Inference Protocol routes in a test
+            "ray[serve]>=2.60,<3",  # the Ray Serve engine on a real local cluster (about +40 s to this install)
+            "jsonschema>=4.20",  # the Kubernetes manifests against their CRDs' schemas
+            "pyyaml>=6",  # reads the Serve config and the manifests
         ],
         "sitk": ["SimpleITK>=2.3"],
+        "ray": ["ray[serve]>=2.60,<3"],  # modelhub serve --engine ray: the app on a Ray Serve cluster
     },
     entry_points={"console_scripts": ["modelhub=modelhubserve.cli:main"]},
 )

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
-from urllib.parse import urlsplit
 
 from .cpus import available_cpus
 from .errors import ConfigError
+from .settings_http import validate_http
 
 ENV_PREFIX = "MODELHUB_"
 MIB = 1024 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # CR, LF, NUL...: never valid in a header or a URL
-_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
-_HOST_NAME = re.compile(rf"\.?{_LABEL}(\.{_LABEL})*")  # an allowed_hosts entry: a name or IPv4 address, no port
-_ORIGIN = re.compile(r"https?://[^/?#@\s]+")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 # The folder that holds framework/, contrib_src/ and init/ when the project runs from a checkout
@@ -72,6 +68,12 @@ class Settings:
     golden_dir: Path | None = None  # golden outputs (<sha256>.json); default: <contrib>/golden
     require_reproduced: bool = False  # not ready unless the pipeline reproduces the golden outputs at warm-up
     explain_max_grid: int = 14  # largest occlusion grid (N x N patches) /api/explain computes
+    engine: str = "server"  # server: the single-node production server; ray: a Ray Serve application
+    ray_address: str = ""  # engine ray: the cluster to join (host:port); empty: start a local Ray instance
+    replicas: int = 1  # engine ray: fixed number of replicas (unless min/max_replicas set autoscaling)
+    min_replicas: int = 0  # engine ray: with max_replicas, Ray Serve autoscales between the two
+    max_replicas: int = 0
+    replica_cpus: float = 1.0  # engine ray: CPUs per replica (its onnxruntime intra-op threads)
 
     @property
     def public_root(self) -> str:
@@ -175,7 +177,8 @@ def _validate(s: Settings) -> None:
         if not ok:
             raise ConfigError(f"invalid setting: {message}")
     _validate_text(s)
-    _validate_http(s)
+    validate_http(s)
+    _validate_ray(s)
 
 
 def _validate_text(s: Settings) -> None:
@@ -187,56 +190,19 @@ def _validate_text(s: Settings) -> None:
                 raise ConfigError(f"invalid setting: {f.name} contains a control character (CR, LF, tab...): {text!r}")
 
 
-def _validate_http(s: Settings) -> None:
-    """The settings that end up in response headers and URLs, or decide whom to trust."""
-    origin = s.allow_origin
-    if origin not in ("", "*", "null") and not _ORIGIN.fullmatch(origin):
-        raise ConfigError(
-            f"invalid setting: allow_origin must be *, empty, or one origin such as "
-            f"https://app.example.org (scheme, host, optional port; no path, no list), not {origin!r}"
-        )
-    if s.public_url and not _base_url(s.public_url):
-        raise ConfigError(
-            f"invalid setting: public_url must be an http(s) URL without user, query or "
-            f"fragment, such as https://models.example.org/mobilenet/, not {s.public_url!r}"
-        )
-    for name in s.allowed_hosts:
-        if not _HOST_NAME.fullmatch(name):
-            raise ConfigError(
-                f"invalid setting: allowed_hosts: {name!r} is not a host name (no port, no scheme; "
-                f"a leading '.' allows subdomains)"
-            )
-    trusted_networks(s)
-
-
-def _base_url(text: str) -> bool:
-    try:
-        url = urlsplit(text)
-        url.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:  # also "[::1" and other broken IPv6 literals
-        return False
-    return (
-        url.scheme in ("http", "https")
-        and bool(url.hostname)
-        and "@" not in url.netloc
-        and not url.query
-        and not url.fragment
-        and " " not in text
-    )
-
-
-def trusted_networks(s: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """``trusted_proxies`` as networks (an address is a network of one)."""
-    networks = []
-    for entry in s.trusted_proxies:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ConfigError(
-                f"invalid setting: trusted_proxies: {entry!r} is not an IP address or network "
-                f"(such as 10.0.0.5 or 10.0.0.0/24)"
-            ) from None
-    return networks
+def _validate_ray(s: Settings) -> None:
+    checks = [
+        (s.engine in ("server", "ray"), f"engine must be server or ray, not {s.engine!r}"),
+        (s.replicas >= 1, "replicas must be >= 1"),
+        (s.replica_cpus > 0, "replica_cpus must be > 0"),
+        (
+            (s.min_replicas, s.max_replicas) == (0, 0) or 0 <= s.min_replicas <= s.max_replicas >= 1,
+            "autoscaling needs 0 <= min_replicas <= max_replicas and max_replicas >= 1",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"invalid setting: {message}")
 
 
 def describe() -> list[tuple[str, str, str]]:

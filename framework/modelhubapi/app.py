@@ -18,7 +18,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from modelhub.errors import BadRequest
 from modelhub.host import ModelHost
-from modelhub.settings import Settings, load_settings, trusted_networks
+from modelhub.settings import Settings, load_settings
+from modelhub.settings_http import trusted_networks
 
 from .errors import register_error_handlers
 from .explain_routes import explain_bp

@@ -40,6 +40,16 @@ def _command(commands: Any, name: str, summary: str, description: str, examples:
     )
 
 
+def _ray_flags(parser: argparse.ArgumentParser) -> None:
+    ray = parser.add_argument_group('Ray Serve (--engine ray; pip install -e ".[ray]")')
+    ray.add_argument("--engine", choices=("server", "ray"), help="server (default): this machine; ray: Ray Serve")
+    ray.add_argument("--ray-address", help="Ray cluster to join (host:port); default: start a local Ray instance")
+    ray.add_argument("--replicas", type=int, help="replicas (default 1)")
+    ray.add_argument("--min-replicas", type=int, help="autoscale from this many replicas (with --max-replicas)")
+    ray.add_argument("--max-replicas", type=int, help="autoscale up to this many replicas")
+    ray.add_argument("--replica-cpus", type=float, help="CPUs per replica = its onnxruntime threads (default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelhub",
@@ -57,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Verify the model file, load and warm up the model, then serve the REST API, the Open "
         "Inference Protocol\nand the page on http://HOST:PORT/ with one worker process per core.",
         "examples:\n  modelhub serve\n  modelhub serve --variant int8 --port 8081\n"
-        "  modelhub serve --model-file ../shared/models/mobilenetv2-12-int8.onnx --workers 2",
+        "  modelhub serve --model-file ../shared/models/mobilenetv2-12-int8.onnx --workers 2\n"
+        "  modelhub serve --engine ray --replicas 2   # on Ray Serve (pip install -e '.[ray]')",
     )
     _model_flags(serve)
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -69,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="allow GET /api/predict?fileurl= for hosts in MODELHUB_URL_ALLOWLIST",
     )
+    _ray_flags(serve)
 
     predict = _command(
         commands,
@@ -112,9 +124,21 @@ def _settings(args: argparse.Namespace) -> Settings:
         "workers",
         "allow_url_fetch",
         "log_level",
+        "engine",
+        "ray_address",
+        "replicas",
+        "min_replicas",
+        "max_replicas",
+        "replica_cpus",
         "golden_dir",
     )
-    return load_settings({name: getattr(args, name) for name in names if hasattr(args, name)})
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    autoscale = given.get("min_replicas") is not None or given.get("max_replicas") is not None
+    if autoscale and given.get("replicas") is not None:
+        raise ModelHubError("--replicas and --min-replicas/--max-replicas exclude each other")
+    if autoscale and (given.get("min_replicas") is None or given.get("max_replicas") is None):
+        raise ModelHubError("--min-replicas and --max-replicas go together")
+    return load_settings(given)
 
 
 def _os_error(error: OSError) -> str:
@@ -146,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_package(settings)
         if args.command == "verify":
             return verify.run(args, settings)
+        if args.command == "serve" and settings.engine == "ray":
+            from .ray_engine import serve_on_ray
+
+            serve_on_ray(settings)
+            return 0
         if args.command == "serve":
             from .production import serve
 

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-if TYPE_CHECKING:
-    from .settings import Settings
+
+class HttpSettings(Protocol):
+    """The settings checked here (modelhub.settings.Settings has them)."""
+
+    @property
+    def allow_origin(self) -> str: ...
+    @property
+    def public_url(self) -> str: ...
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]: ...
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]: ...
+
 
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOST_NAME = re.compile(rf"\.?{_LABEL}(\.{_LABEL})*")  # an allowed_hosts entry: a name or IPv4 address, no port
 _ORIGIN = re.compile(r"https?://[^/?#@\s]+")
 
 
-def validate_http(s: Settings) -> None:
+def validate_http(s: HttpSettings) -> None:
     """The settings that end up in response headers and URLs, or decide whom to trust."""
     origin = s.allow_origin
     if origin not in ("", "*", "null") and not _ORIGIN.fullmatch(origin):
@@ -55,7 +66,7 @@ def _base_url(text: str) -> bool:
     )
 
 
-def trusted_networks(s: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def trusted_networks(s: HttpSettings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """``trusted_proxies`` as networks (an address is a network of one)."""
     networks = []
     for entry in s.trusted_proxies:

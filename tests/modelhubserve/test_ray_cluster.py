@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,8 @@ def cluster(int8_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 
 def _answer(entry: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-    body = base64.b64decode(entry["body"])
+    # The servers' own addresses (in the 404's pointer to /docs) differ by port only.
+    body = re.sub(rb"http://127\.0\.0\.1:\d+/", b"http://127.0.0.1:PORT/", base64.b64decode(entry["body"]))
     try:
         value: Any = json.loads(body)
     except ValueError:

@@ -38,17 +38,19 @@ def _import_ray() -> tuple[Any, Any]:
     return ray, serve
 
 
-def _wait_for_stop() -> None:
+def _stop_event() -> threading.Event:
+    """Set by SIGTERM/SIGINT: the application is then removed and the command exits 0."""
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
         log.info("signal %d: removing the application", signum)
         stop.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stop)
-    while not stop.wait(0.5):
-        pass
+    return stop
 
 
 def _check_room(settings: Settings, cpus: float, local: bool) -> None:
@@ -79,6 +81,7 @@ def serve_on_ray(settings: Settings) -> None:
     if local:
         init.update(include_dashboard=False, _node_ip_address="127.0.0.1")
     ray.init(**init)
+    stop = _stop_event()  # in place of the driver's SIGTERM handler that ray.init installs (sys.exit)
     try:
         _check_room(settings, float(ray.cluster_resources().get("CPU", 0)), local)
         serve.start(proxy_location="HeadOnly", http_options=http_options(settings))
@@ -92,8 +95,15 @@ def serve_on_ray(settings: Settings) -> None:
             if settings.max_replicas
             else f"{settings.replicas} replica(s)",
         )
-        _wait_for_stop()
+        while not stop.wait(0.5):
+            pass
+    except SystemExit:  # a signal that came while Ray's own handler was still in place
+        log.info("SIGTERM: removing the application")
     finally:
+        # Ray's native SIGTERM handler (abseil's) armed a 3 s SIGALRM that aborts the process (exit 134)
+        # if it still runs then; removing the application and stopping Ray take longer.
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
         try:
             if local:
                 serve.shutdown()

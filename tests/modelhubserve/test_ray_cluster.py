@@ -128,3 +128,49 @@ def test_every_process_is_stopped_by_its_pid(cluster: dict[str, Any]) -> None:
     assert cluster["stopped"].keys() == {"head", "node2", "server", "ray-serve"}
     assert all(isinstance(code, int) for code in cluster["stopped"].values()), cluster["stopped"]
     assert cluster["left_behind"] == []
+
+
+# SIGTERM to `modelhub serve --engine ray` (local mode), right after it is ready and a little later: the
+# application is removed and Ray stopped, exit 0, no process left in the namespace.  Before the fix, Ray's
+# native SIGTERM handler aborted the command 3 s into its cleanup (exit 134) and left Ray's agents running.
+LOCAL_STOP = """
+ip link set lo up
+modelhub serve --engine ray --model-file "$MODEL" --port 8090 > "$LOG" 2>&1 &
+pid=$!
+for _ in $(seq 120); do curl -sf http://127.0.0.1:8090/v2/health/ready > /dev/null && break; sleep 1; done
+sleep "$DELAY"
+curl -s -o /dev/null -w 'predict %{http_code}\\n' -F file=@"$PHOTO" http://127.0.0.1:8090/api/predict
+kill -TERM "$pid"
+wait "$pid"
+echo "exit $?"
+sleep 2
+echo "left: $(ps -eo comm= | grep -v -x -e bash -e ps -e sleep -e grep -e tr | tr '\\n' ' ')"
+"""
+
+
+@pytest.mark.parametrize("delay", [0, 3])
+def test_sigterm_stops_the_local_mode_with_exit_0(int8_model: Path, tmp_path: Path, delay: int) -> None:
+    pytest.importorskip("ray.serve", reason='Ray Serve is not installed (pip install -e ".[ray]")')
+    if shutil.which("unshare") is None or shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.skip("needs root, unshare and ip to make a private network namespace")
+    photo = Path(__file__).resolve().parents[2] / "contrib_src" / "sample_data" / "cat_chelsea.png"
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),  # Ray's auth token and state stay in the test's own folder
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MODEL": str(int8_model),
+        "PHOTO": str(photo),
+        "LOG": str(tmp_path / "serve.log"),
+        "DELAY": str(delay),
+    }
+    result = subprocess.run(
+        ["unshare", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c", LOCAL_STOP],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    log = (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
+    assert "predict 200" in result.stdout, result.stdout + result.stderr + log
+    assert "exit 0" in result.stdout, result.stdout + log
+    assert result.stdout.rstrip().endswith("left:"), result.stdout  # no Ray process outlives the command

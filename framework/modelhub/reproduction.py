@@ -11,7 +11,6 @@ within :data:`TOLERANCE` of the golden one.  The check runs at warm-up (:func:`w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ import numpy as np
 
 from .contract import LabelScores
 from .errors import ConfigError, ModelHubError
+from .fetch import sha256_file
 from .slots import Deadline
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,6 @@ def _tie(expected: list[dict[str, Any]], position: int, index: int, tolerance: f
     return any(entry["index"] == index and abs(float(entry["probability"]) - here) <= tolerance for entry in expected)
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def golden_samples(
     document: dict[str, Any],
     locate: Callable[[str], Path],
@@ -144,7 +140,7 @@ def golden_samples(
         except ModelHubError:
             failed.append(SampleCheck(name, entry["top5"], [], None, "the sample file is missing"))
             continue
-        if entry.get("sha256") and sha256_of(path) != entry["sha256"]:
+        if entry.get("sha256") and sha256_file(path) != entry["sha256"]:
             failed.append(SampleCheck(name, entry["top5"], [], None, "the sample file has changed"))
             continue
         runnable.append((name, path, entry["top5"]))
@@ -183,12 +179,13 @@ def warm_up(plane: Any) -> bool | None:
     ``True``/``False``: whether the pipeline reproduces the golden outputs of its model file;
     ``None``: no golden file for it (the plain warm-up ran instead).  A mismatch is logged as an error.
     """
-    plane.warm_up()  # one sample first: a failure here names the sample and its cause
     try:
         report = check_plane(plane)
     except ModelHubError as error:
+        plane.warm_up()  # one sample at a time: its error names the sample and the cause
         raise ConfigError(f"the warm-up check on the golden samples failed: {error.message}") from error
     if report is None:
+        plane.warm_up()
         if plane.source is not None:
             log.warning(
                 "no golden outputs for %s (sha256 %s) in %s: reproduction not checked; record them "

@@ -20,6 +20,7 @@ from PIL import Image
 from .config import ModelConfig
 from .contract import ModelMetadata, implements_contract, stack
 from .errors import BadRequest, ConfigError, ModelFailure, ModelHubError, PayloadTooLarge
+from .images import keep_image_memory
 from .inputs import Scratch, decoded_image, prepare
 from .legacy import LegacyModel, outputs_of
 from .model_source import ModelSource
@@ -57,6 +58,7 @@ class DataPlane:
         if Image.MAX_IMAGE_PIXELS is not None and settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
             # Our limit is checked from the header first; Pillow's own bomb guard must not be stricter.
             Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+        keep_image_memory()
 
     # -- description ---------------------------------------------------------------------
     def live(self) -> bool:

@@ -27,6 +27,12 @@ _JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 # GIF and WebP give their first frame; a TIFF must have one page.
 DECODED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
 
+#: Blocks of decoded-image memory Pillow keeps for the next image instead of handing them back to the system
+#: (its block allocator's cache; 16 MiB blocks by default, so up to 64 MiB: a decoded 16 MP photo).  Without
+#: it every large photo is faulted into memory afresh: a 12 MP JPEG took 12 800 page faults and about 30 ms
+#: more in a server worker than in a warm loop (bench/RESULTS.md).  ``PILLOW_BLOCKS_MAX`` set by the user wins.
+KEPT_IMAGE_BLOCKS = 4
+
 # Signatures of common non-image uploads, for clearer error messages.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"%PDF", "application/pdf"),
@@ -52,6 +58,12 @@ class ImageHeader:
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+
+def keep_image_memory(blocks: int = KEPT_IMAGE_BLOCKS) -> None:
+    """Have Pillow keep up to ``blocks`` freed image blocks for reuse (see :data:`KEPT_IMAGE_BLOCKS`)."""
+    if "PILLOW_BLOCKS_MAX" not in os.environ and Image.core.get_blocks_max() < blocks:
+        Image.core.set_blocks_max(blocks)
 
 
 def guess_non_image(head: bytes) -> str | None:

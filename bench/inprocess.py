@@ -3,7 +3,9 @@
 It runs the same functions the server runs for one upload (the contributor package's
 preprocessing, ``modelhub.runtime.OnnxSession`` with the server's session options, the
 package's ``computeOutput`` and the server's JSON encoder, orjson), without Flask, the HTTP server,
-validation or the network, in ``processes`` processes of ``threads`` onnxruntime threads.
+validation or the network, in ``processes`` processes of ``threads`` onnxruntime threads.  Like a
+server worker, each process keeps Pillow's freed image blocks for the next photo
+(``modelhub.images.keep_image_memory``), so the reference pays the same memory costs as the server.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ class Pipeline:
         import processing  # the contributor package's preprocessing (contrib_src/processing.py)
         from PIL import Image
 
+        try:
+            from modelhub.images import keep_image_memory
+        except ImportError:  # a tree from before the kept image blocks (for bench/ab.py)
+            pass
+        else:
+            keep_image_memory()
         self._image = Image
         self._processing = processing
         self._processor = processing.ImageProcessor({})

@@ -5,10 +5,11 @@
 Each layer adds one step on top of the previous one, for the same 640x480 JPEG:
 
     pipeline     decode + preprocessing + onnxruntime + computeOutput + JSON (the ceiling's loop)
-    model.infer  the contributor model's ``infer`` on the uploaded bytes
-    executor     the same through the inference slot and its thread (``InferenceExecutor``)
-    api.predict  plus input checks, output checks and the response dict (``ModelHubAPI.predict``)
-    wsgi         plus the WSGI app: the predict lane's body read, multipart parsing and JSON response (no server)
+    dataplane    the engine's ``DataPlane.infer``: input checks, decode, the model's stages, the
+                 inference slot and the deadline, stage timings (``Prediction``)
+    api.predict  plus the ModelHub response dict (``ModelHubService.predict``)
+    wsgi         plus the Flask app: route, body read, multipart parsing, metrics and the JSON
+                 response (no HTTP server)
 
 Rounds alternate the layers so that a busy machine skews them alike; the best round is shown.
 The difference between two lines is that layer's cost; what the HTTP server adds on top shows

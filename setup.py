@@ -15,7 +15,7 @@ setup(
         "numpy>=1.26,<3",  # tensors
         "pillow>=10.3,<14",  # image decoding and the reference preprocessing
         "flask>=3.0,<4",  # REST API
-        "h11>=0.16,<1",  # HTTP/1.1 parsing in the production server's front (modelhubserve.front)
+        "httptools>=0.6,<1",  # HTTP/1.1 parsing (llhttp) in the production server's front (modelhubserve.connection)
         "orjson>=3.9,<4",  # encodes the 1000-entry label list about 20x faster than json (bench/RESULTS.md)
         "python-multipart>=0.0.34,<0.1",  # multipart uploads: fastest maintained parser measured (bench/multipart.py)
         "prometheus-client>=0.20,<1",  # GET /metrics; its multiprocess mode merges the worker processes' values

@@ -60,7 +60,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for package in ("onnxruntime", "numpy", "pillow", "flask", "werkzeug", "h11", "python-multipart", "orjson"):
+    for package in ("onnxruntime", "numpy", "pillow", "flask", "werkzeug", "httptools", "python-multipart", "orjson"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -76,11 +76,17 @@ def pss_mb(pid: int) -> float | None:
 class Server:
     """``modelhub serve --model-file ... --host 127.0.0.1 --port N`` in a subprocess."""
 
-    def __init__(self, model_file: Path, env: dict[str, str] | None = None, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        model_file: Path,
+        env: dict[str, str] | None = None,
+        extra: list[str] | None = None,
+        program: list[str] | None = None,  # the ``modelhub`` command to run; default: this environment's
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [
-            *modelhub_command(),
+            *(program or modelhub_command()),
             "serve",
             "--model-file",
             str(model_file),

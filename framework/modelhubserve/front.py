@@ -3,13 +3,17 @@
 Why our own: gunicorn's threaded worker reads a started request with no deadline, so 8 connections
 that send one byte stop every worker; granian closes slow headers but has no body deadline;
 waitress is one process; gevent blocks on the CPU-bound model (issue #11's measurements).  Here each
-worker's asyncio loop holds its connections (a slow one costs a few kilobytes, never a thread), parses
-with h11 (a maintained HTTP/1.1 parser), and only a complete request reaches the app, which then runs in
-the loop itself (the process is one CPU of the pool; a request hands nothing to another thread or process):
+worker's asyncio loop holds its connections (a slow one costs a few kilobytes, never a thread), each an
+asyncio protocol (:mod:`.connection`) that parses with httptools (llhttp, Node.js's HTTP parser, as
+uvicorn uses it), and only a complete request reaches the app, which then runs in the loop itself (the
+process is one CPU of the pool; a request hands nothing to another thread or process).  Protocol
+callbacks and httptools, rather than asyncio streams and h11, because they cost the front about
+0.04 ms of CPU per upload instead of 0.25 ms (``bench/RESULTS.md``):
 
 - the request line and headers must arrive within ``header_timeout`` (else 408), the body at
   ``min_body_rate`` bytes/s after its first ``body_timeout`` seconds (else 408), and a kept-alive
-  connection may idle ``keepalive_timeout`` seconds between requests (then it is closed);
+  connection may idle ``keepalive_timeout`` seconds between requests (then it is closed); an answer
+  the client does not read within ``send_timeout`` drops the connection;
 - at most ``max_connections`` connections are open (the main process counts them over all workers): more
   are answered 503 at once;
 - every answer of the HTTP layer itself (400, 408, 413, 414, 431, 503, 505) is JSON with CORS headers;
@@ -20,25 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterable
-
-import h11
+import socket
+from collections.abc import Callable
+from typing import cast
 
 from .accesslog import Exchange
-from .limits import MAX_REQUEST_LINE, RATE_SLACK, ClientError, Limits, pending, read_until
-from .wire import WireRequest, WireResponse, wire_request
+from .connection import Connection
+from .limits import Limits
+from .wire import OwnResponse, WireRequest, WireResponse
 
-log = logging.getLogger("modelhub.front")
+Handler = Callable[[WireRequest], WireResponse]
 
-
-class OwnResponse(WireResponse):
-    """An answer of the server itself (HTTP layer, health while loading): the app did not see the request."""
-
-
-Handler = Callable[[WireRequest], Awaitable[WireResponse]]
+__all__ = ["Front", "Handler", "OwnResponse"]
 
 
 class Front:
@@ -57,192 +54,24 @@ class Front:
         self.cors = cors
         self.open = 0
         self.in_flight = 0
-        self.closing = False
-        self._idle: dict[asyncio.StreamWriter, asyncio.StreamReader] = {}  # kept-alive, between requests
+        self.closing = False  # every answer closes its connection
+        self.connections: set[Connection] = set()
 
-    async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.open += 1
-        peer = writer.get_extra_info("peername") or ("", 0)
+    async def adopt(self, sock: socket.socket, refuse: str | None = None) -> None:
+        """Serve an accepted connection until it closes; ``refuse``: answer it 503 with that message at once."""
+        loop = asyncio.get_running_loop()
         try:
-            if self.open > self.limits.max_connections:
-                await self.send_error(
-                    writer, None, 503, "too many open connections; retry in a moment", Exchange(str(peer[0]))
-                )
-                return
-            await self._serve(reader, writer, peer)
-        except (ConnectionError, TimeoutError):
-            pass
-        except Exception:
-            log.exception("the front failed on a connection")
-        finally:
-            self.open -= 1
-            self._idle.pop(writer, None)
-            writer.close()
+            _transport, protocol = await loop.connect_accepted_socket(lambda: Connection(self, refuse), sock=sock)
+        except OSError:
+            sock.close()
             if self.on_close is not None:
                 self.on_close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: tuple[str, int]) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
-        local = writer.get_extra_info("sockname") or ("", 0)
-        first = True
-        while True:
-            if not first:
-                self._idle[writer] = reader
-            exchange = Exchange(str(peer[0]))
-            try:
-                request = await self._read_head(conn, reader, first)
-                if request is None:
-                    return
-                self._idle.pop(writer, None)
-                received = exchange.started = time.monotonic()
-                exchange.identify(request.method, request.target, request.headers)
-                body = await self._read_body(conn, reader, writer, request)
-            except ClientError as error:
-                await self.send_error(writer, conn, error.status, error.message, exchange)
-                return
-            except h11.RemoteProtocolError as error:
-                status = error.error_status_hint if error.error_status_hint >= 400 else 400
-                message = "the request headers are too large" if status == 431 else f"malformed HTTP request: {error}"
-                await self.send_error(writer, conn, status, message, exchange)
-                return
-            first = False
-            self.in_flight += 1
-            try:
-                wire = wire_request(request, body, peer, local, exchange.request_id, received)
-                response = await self.handler(wire)
-                if not await self._send(writer, conn, response, exchange, head=request.method == b"HEAD"):
-                    return
-            finally:
-                self.in_flight -= 1
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE or self.closing:
-                return
-            conn.start_next_cycle()
-
-    async def _read_head(self, conn: h11.Connection, reader: asyncio.StreamReader, first: bool) -> h11.Request | None:
-        """The next request's head; None when the client closed or idled out between requests."""
-        deadline = time.monotonic() + self.limits.header_timeout
-        idle_until = None if first else time.monotonic() + self.limits.keepalive_timeout
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.Request):
-                if event.http_version not in (b"1.0", b"1.1"):
-                    raise ClientError(505, f"HTTP version {event.http_version.decode()} is not supported")
-                if len(event.target) > MAX_REQUEST_LINE:
-                    raise ClientError(414, f"the request line is longer than {MAX_REQUEST_LINE} bytes")
-                self._check_headers(event.headers)
-                return event
-            if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                return None
-            started = conn.their_state is not h11.IDLE or bool(conn.trailing_data[0])
-            if idle_until is not None and not started:
-                limit = idle_until
-            else:
-                limit, idle_until = deadline, None
-            data = await read_until(reader, limit)
-            if data is None:
-                if started or first:
-                    raise ClientError(
-                        408, f"the request headers did not arrive within {self.limits.header_timeout:g} s"
-                    )
-                return None  # a kept-alive connection that sent nothing more
-            conn.receive_data(data)
-            pending = conn.trailing_data[0]
-            if conn.their_state is h11.IDLE and len(pending) > MAX_REQUEST_LINE and b"\n" not in pending:
-                raise ClientError(414, f"the request line is longer than {MAX_REQUEST_LINE} bytes")
-
-    async def _read_body(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: h11.Request
-    ) -> bytes:
-        length = dict(request.headers).get(b"content-length")
-        if length is not None and int(length) > self.limits.max_body_bytes:
-            raise ClientError(413, f"the upload is larger than the limit of {self.limits.upload_limit} bytes")
-        if conn.they_are_waiting_for_100_continue:
-            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        chunks: list[bytes] = []
-        size = 0
-        started = time.monotonic()
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > self.limits.max_body_bytes:
-                    raise ClientError(413, f"the upload is larger than the limit of {self.limits.upload_limit} bytes")
-                chunks.append(bytes(event.data))
-                continue
-            if isinstance(event, h11.EndOfMessage):
-                self._check_headers(event.headers)  # the trailer of a chunked body
-                return b"".join(chunks)
-            if isinstance(event, h11.ConnectionClosed):
-                raise ClientError(400, "the connection closed before the request body was complete")
-            # Allowed: the first body_timeout seconds, then min_body_rate for all that came so far and more.
-            allowed = self.limits.body_timeout + (size + RATE_SLACK) / self.limits.min_body_rate
-            data = await read_until(reader, started + allowed)
-            if data is None:
-                raise ClientError(
-                    408,
-                    f"the request body arrived too slowly (at least "
-                    f"{self.limits.min_body_rate:g} bytes/s after {self.limits.body_timeout:g} s)",
-                )
-            if not data:
-                raise ClientError(400, "the connection closed before the request body was complete")
-            conn.receive_data(data)
-
-    def _check_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
-        if sum(len(name) + len(value) + 4 for name, value in headers) > self.limits.max_header_bytes:
-            raise ClientError(431, f"the request headers are larger than {self.limits.max_header_bytes} bytes")
-
-    async def _send(
-        self,
-        writer: asyncio.StreamWriter,
-        conn: h11.Connection,
-        response: WireResponse,
-        exchange: Exchange,
-        head: bool = False,
-    ) -> bool:
-        exchange.request_id = exchange.request_id or uuid.uuid4().hex
-        headers = [
-            (name, value) for name, value in response.headers if name.lower() not in ("content-length", "x-request-id")
-        ]
-        headers += [("Content-Length", str(len(response.body))), ("X-Request-ID", exchange.request_id)]
-        exchange.status, exchange.sent = response.status, 0 if head else len(response.body)
-        exchange.by_front = isinstance(response, OwnResponse)
-        if self.closing:
-            headers.append(("Connection", "close"))
-        try:
-            data = conn.send(
-                h11.Response(status_code=response.status, reason=response.reason.encode("latin-1"), headers=headers)
-            )
-            if not head:
-                data += conn.send(h11.Data(data=response.body))
-            data += conn.send(h11.EndOfMessage())
-            writer.write(data)
-            async with asyncio.timeout(self.limits.send_timeout):
-                await writer.drain()
-        except h11.LocalProtocolError:
-            log.exception("could not send a response")
-            return False
-        except TimeoutError:
-            return False  # the client does not read its answer
-        finally:
-            exchange.seconds = time.monotonic() - exchange.started
-            if self.on_done is not None:
-                self.on_done(exchange)
-        return True
-
-    async def send_error(
-        self, writer: asyncio.StreamWriter, conn: h11.Connection | None, status: int, message: str, exchange: Exchange
-    ) -> None:
-        body = json.dumps({"error": message}, separators=(",", ":")).encode() + b"\n"
-        if conn is None or conn.our_state is h11.IDLE:  # no request head was parsed: answer as to one
-            conn = h11.Connection(h11.SERVER)
-            conn.receive_data(b"GET / HTTP/1.1\r\nHost: -\r\n\r\n")
-            conn.next_event()
-        if conn.our_state is not h11.SEND_RESPONSE:
             return
-        response = OwnResponse(
-            status, "", [("Content-Type", "application/json"), *self.cors, ("Connection", "close")], body
-        )
-        await self._send(writer, conn, response, exchange)
+        await cast(Connection, protocol).closed
+
+    def error_response(self, status: int, message: str) -> OwnResponse:
+        body = json.dumps({"error": message}, separators=(",", ":")).encode() + b"\n"
+        return OwnResponse(status, "", [("Content-Type", "application/json"), *self.cors], body)
 
     def close_idle(self) -> None:
         """At shutdown: close kept-alive connections that are between requests and have sent nothing more.
@@ -251,6 +80,18 @@ class Front:
         is already waiting to be read is left open: both get their answer with ``Connection: close``.
         """
         self.closing = True
-        for writer, reader in list(self._idle.items()):
-            if not pending(reader, writer):
-                writer.close()
+        for connection in list(self.connections):
+            if connection.between_requests() and not _waiting(connection.transport):
+                connection.close()
+
+
+def _waiting(transport: asyncio.BaseTransport | None) -> bool:
+    """Bytes of a next request wait in the connection's socket, not read yet."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    try:  # asyncio's socket wrapper has no recv: peek through a duplicate of the descriptor
+        with socket.fromfd(sock.fileno(), socket.AF_INET, socket.SOCK_STREAM) as dup:
+            return bool(dup.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # BlockingIOError: nothing there
+        return False

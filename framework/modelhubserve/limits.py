@@ -1,13 +1,9 @@
-"""What the front of each worker enforces: the limits, the client errors they give, bounded reads."""
+"""What the front of each worker enforces: the limits and the client errors they give."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import time
 from dataclasses import dataclass
 
-READ_SIZE = 262144  # bytes per read (asyncio reads at most 256 KiB per recv): 5 MB in 2.8 ms, not 5.0 (64 KiB)
 RATE_SLACK = 65536  # bytes a slow body may be behind min_body_rate before 408
 MAX_REQUEST_LINE = 8192  # bytes; a longer request line (URL) is answered 414
 
@@ -30,26 +26,3 @@ class ClientError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-async def read_until(reader: asyncio.StreamReader, until: float) -> bytes | None:
-    """Bytes from the client (b"" at its end of stream), or None when ``until`` passes first."""
-    try:  # asyncio.timeout, not wait_for: no task per read
-        async with asyncio.timeout(max(0.0, until - time.monotonic())):
-            return await reader.read(READ_SIZE)
-    except TimeoutError:
-        return None
-
-
-def pending(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-    """Bytes of a next request arrived: read into the stream's buffer already, or waiting in the socket."""
-    if getattr(reader, "_buffer", None):  # asyncio reads eagerly; its buffer has no public size
-        return True
-    transport_socket = writer.get_extra_info("socket")
-    if transport_socket is None:
-        return False
-    try:  # asyncio's socket wrapper has no recv: peek through a duplicate of the descriptor
-        with socket.fromfd(transport_socket.fileno(), socket.AF_INET, socket.SOCK_STREAM) as sock:
-            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except OSError:  # BlockingIOError: nothing there
-        return False

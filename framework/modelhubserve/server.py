@@ -148,24 +148,8 @@ async def _accept(sock: socket.socket, pool: Pool, own: Front, max_connections: 
         if pool.open + own.open < max_connections and pool.give(conn):
             conn.close()  # the worker has its own descriptor of it now
             continue
-        loop.create_task(_answer_here(conn, own, pool.open + own.open >= max_connections))
-
-
-async def _answer_here(conn: socket.socket, own: Front, full: bool) -> None:
-    conn.setblocking(False)
-    reader, writer = await asyncio.open_connection(sock=conn)
-    if full:
-        own.open += 1
-        try:
-            peer = writer.get_extra_info("peername") or ("", 0)
-            await own.send_error(
-                writer, None, 503, "too many open connections; retry in a moment", Exchange(str(peer[0]))
-            )
-        finally:
-            own.open -= 1
-            writer.close()
-        return
-    await own.connection(reader, writer)
+        full = pool.open + own.open >= max_connections
+        loop.create_task(own.adopt(conn, refuse="too many open connections; retry in a moment" if full else None))
 
 
 def _on_done(settings: Settings, metrics: FrontMetrics | None) -> Callable[[Exchange], None]:
@@ -181,7 +165,7 @@ def _on_done(settings: Settings, metrics: FrontMetrics | None) -> Callable[[Exch
     return done
 
 
-async def _unready(request: WireRequest, pool: Pool, cors: list[tuple[str, str]]) -> WireResponse:
+def _unready(request: WireRequest, pool: Pool, cors: list[tuple[str, str]]) -> WireResponse:
     """The answer while no worker is ready: health from the pool's state, 503 for the rest."""
     path = request.target.split("?", 1)[0]
     if path == HEALTH[0]:

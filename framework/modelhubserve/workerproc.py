@@ -28,7 +28,7 @@ from modelhub import slots
 
 from .accesslog import Exchange, handling
 from .front import Front
-from .limits import READ_SIZE, Limits
+from .limits import Limits
 from .wire import WireRequest, WireResponse
 
 log = logging.getLogger("modelhub.worker")
@@ -81,7 +81,7 @@ async def _serve(control: socket.socket, app: WSGIApp, spec: WorkerSpec) -> None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
-    async def handle(request: WireRequest) -> WireResponse:
+    def handle(request: WireRequest) -> WireResponse:
         with handling(next((value for name, value in request.headers if name == "x-request-id"), None)):
             response = answer(app, request)  # every log line written meanwhile names the request (accesslog)
         if slots.abandoned() and not stop.is_set():
@@ -104,7 +104,7 @@ async def _serve(control: socket.socket, app: WSGIApp, spec: WorkerSpec) -> None
             stop.set()
             return
         for fd in fds:
-            task = loop.create_task(_connection(front, socket.socket(fileno=fd)))
+            task = loop.create_task(front.adopt(socket.socket(fileno=fd)))
             connections.add(task)
             task.add_done_callback(connections.discard)
         if message.startswith(b"stop"):
@@ -129,18 +129,6 @@ async def _serve(control: socket.socket, app: WSGIApp, spec: WorkerSpec) -> None
     log.info(
         "worker %d stops with %d connection(s) left, %d open in its front", os.getpid(), len(connections), front.open
     )
-
-
-async def _connection(front: Front, sock: socket.socket) -> None:
-    sock.setblocking(False)
-    try:
-        reader, writer = await asyncio.open_connection(sock=sock, limit=READ_SIZE)
-    except OSError:
-        sock.close()
-        if front.on_close is not None:
-            front.on_close()
-        return
-    await front.connection(reader, writer)
 
 
 def answer(app: WSGIApp, request: WireRequest) -> WireResponse:

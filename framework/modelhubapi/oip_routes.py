@@ -20,7 +20,7 @@ from modelhub.host import ModelHost
 from .oip_codec import HEADER_LENGTH, parse_infer_request
 from .oip_model import VERSION, OipModel
 from .oip_response import encode_infer_response
-from .routes import _deadline
+from .routes import _deadline, whole_body
 
 SERVER_NAME = "modelhub"
 EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration"]
@@ -47,14 +47,11 @@ def _model(name: str, version: str | None) -> OipModel:
 
 
 def _body() -> bytes:
-    """The whole body under MAX_CONTENT_LENGTH (the read past it raises werkzeug's 413, see routes.py)."""
+    """The whole body (:func:`.routes.whole_body`), not compressed."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(f"compressed request bodies ({encoding}) are not supported: send it unencoded")
-    stream = request.stream
-    body = stream.read()
-    stream.read(1)
-    return body
+    return whole_body()
 
 
 @oip_bp.get("/v2")

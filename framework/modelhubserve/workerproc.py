@@ -175,6 +175,7 @@ def environ_of(request: WireRequest) -> dict[str, Any]:
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(request.body),
+        "wsgi.input_terminated": True,  # the body is whole and CONTENT_LENGTH long (werkzeug reads it as is)
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": False,
         "wsgi.multiprocess": True,

@@ -179,3 +179,26 @@ def test_model_failure_is_500_without_internals(fake_package, caplog) -> None:
     assert response.get_json() == {"error": "the model failed to process this input; the server log has the details"}
     assert "secret internal detail" in caplog.text  # logged with its traceback, not sent
     assert client.get("/api/get_config").status_code == 200  # still serving
+
+
+@pytest.mark.parametrize("terminated", [False, True], ids=["werkzeug's stream", "whole body from the server"])
+def test_the_body_a_server_read_whole_gives_the_same_answers(package: Path, terminated: bool) -> None:
+    """``wsgi.input_terminated`` (set by modelhub serve): the body is taken as it is, under the same limits."""
+    rest = ModelHubRESTAPI(load_model(package), package, load_settings({"max_upload_bytes": 4096}, {}))
+    client = rest.app.test_client()
+    environ = {"wsgi.input_terminated": True} if terminated else {}
+    photo = (package / "sample_data" / "red.png").read_bytes()
+    ok = client.post(
+        "/api/predict",
+        data={"file": (io.BytesIO(photo), "red.png")},
+        content_type="multipart/form-data",
+        environ_overrides=environ,
+    )
+    assert ok.status_code == 200 and ok.get_json()["output"][0]["prediction"][0]["label"] == "red"
+    big = client.post(
+        "/api/predict",
+        data={"file": (io.BytesIO(b"x" * 200_000), "big.png")},
+        content_type="multipart/form-data",
+        environ_overrides=environ,
+    )
+    assert big.status_code == 413 and "larger than the limit" in big.get_json()["error"]

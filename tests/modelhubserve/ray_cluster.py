@@ -190,7 +190,16 @@ def steady_load(port: int, seconds: float, kill: Any) -> dict[str, Any]:
         "killed_at": killed_at,
         "probes": len(probes),
         "probes_not_ready": len([p for p in probes if p[1] != 200]),
+        "probes_not_ready_in_a_row": _longest_run([p[1] != 200 for p in probes]),
     }
+
+
+def _longest_run(flags: list[bool]) -> int:
+    longest = current = 0
+    for flag in flags:
+        current = current + 1 if flag else 0
+        longest = max(longest, current)
+    return longest
 
 
 def serve_status(address: str) -> dict[str, int]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -88,7 +87,7 @@ def main() -> None:
     parser.add_argument(
         "--models-dir",
         type=Path,
-        default=Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", bench_run.REPO.parent / "shared" / "models")),
+        default=bench_run.MODELS_DIR,
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -13,7 +13,6 @@ count, the medians and B against A.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--models-dir",
         type=Path,
-        default=Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", bench_run.REPO.parent / "shared" / "models")),
+        default=bench_run.MODELS_DIR,
     )
     args = parser.parse_args(argv)
     checkouts = {"A": args.a.resolve(), "B": args.b.resolve()}

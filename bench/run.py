@@ -32,6 +32,7 @@ import server as server_mod  # noqa: E402
 REPO = BENCH_DIR.parent
 CONTRIB = REPO / "contrib_src"
 MODELS = {"int8": "mobilenetv2-12-int8.onnx", "float": "mobilenetv2-float-from-int8.onnx"}
+MODELS_DIR = Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", REPO.parent / "shared" / "models"))  # --models-dir
 LEVELS = (1, 2, 4, 8, 16)
 # Targets of the issue, reported as ratios (never asserted).
 TARGET_THROUGHPUT_RATIO = 0.85
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--models-dir",
         type=Path,
-        default=Path(os.environ.get("MODELHUB_TEST_MODELS_DIR", REPO.parent / "shared" / "models")),
+        default=MODELS_DIR,
     )
     parser.add_argument("--seconds", type=float, default=None, help="seconds per wrk level (default 8, quick 3)")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "latest.json")

@@ -35,8 +35,7 @@ class Connection(asyncio.Protocol):
         self.first = True  # no answer sent yet on this connection
         self.phase_start = time.monotonic()  # the connection's start or the end of the last answer
         self.sending: Exchange | None = None  # an answer above the transport's high-water mark, not yet read
-        self.send_until = NEVER
-        self.write_paused = False
+        self.send_until = NEVER  # while the transport holds more than its high-water mark: when to give up
         self.read_paused = False
         self.must_close = False  # answer what was read, then close (an upgrade, or the client's end of stream)
         self.ended = False  # closed or closing: nothing more is read or answered
@@ -95,13 +94,15 @@ class Connection(asyncio.Protocol):
         self._process()
         return True
 
+    @property
+    def write_paused(self) -> bool:
+        return self.send_until != NEVER
+
     def pause_writing(self) -> None:
-        self.write_paused = True
         self.send_until = time.monotonic() + self.limits.send_timeout
         self._arm(self.send_until)
 
     def resume_writing(self) -> None:
-        self.write_paused = False
         self.send_until = NEVER
         if self.sending is not None:
             exchange, self.sending = self.sending, None

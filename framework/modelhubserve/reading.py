@@ -37,11 +37,10 @@ class RequestReader:
         self.peer: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
         self.upgrade = False  # an Upgrade or CONNECT request: answered as a plain one, then the connection closes
-        self.new_message()
-        self.reading = False  # a request has begun (a byte of it was parsed) and is not complete
+        self.new_message(reading=False)
 
-    def new_message(self) -> None:
-        self.reading = True
+    def new_message(self, reading: bool = True) -> None:
+        self.reading = reading  # a request has begun (a byte of it was parsed) and is not complete
         self.head_done = False
         self.exchange = Exchange(self.client)
         self.url: list[bytes] = []
